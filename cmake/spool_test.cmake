@@ -1,0 +1,22 @@
+# spool_add_test(file.cpp DEPS ...): one GoogleTest binary per test file.
+# Files ending in _redistest.cpp need a real redis-server (label `redis`),
+# _e2etest.cpp drive the spool binary (label `e2e`); the rest are `unit`.
+function(spool_add_test file)
+  cmake_parse_arguments(T "" "TIMEOUT" "DEPS" ${ARGN})
+  get_filename_component(name ${file} NAME_WE)
+  add_executable(${name} ${file})
+  target_link_libraries(${name} PRIVATE ${T_DEPS} spool_testing GTest::gtest GTest::gtest_main spool_options)
+  if(name MATCHES "_redistest$")
+    set(label redis)
+  elseif(name MATCHES "_e2etest$")
+    set(label e2e)
+  else()
+    set(label unit)
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS ${label} TIMEOUT ${T_TIMEOUT}
+    ENVIRONMENT "SPOOL_BINARY=$<TARGET_FILE:spool>;SPOOL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()

@@ -1,0 +1,46 @@
+// src/redis/options.hpp
+// How to reach a Redis server, parsed from a URL:
+//   redis://[user:pass@]host[:port][/db]   rediss://... (TLS)   unix:///path/to.sock[?db=N]
+//   host:port (the original deployment's REDIS_URL form)
+#pragma once
+
+#include <spool/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace spool::redis {
+
+struct tls_options {
+    bool enabled = false;
+    bool verify_peer = true;     // verify the server certificate (and host name)
+    std::string ca_file;         // empty: system default paths
+    std::string cert_file;       // client certificate (mutual TLS), optional
+    std::string key_file;
+    std::string server_name;     // SNI / host name check; defaults to host
+};
+
+struct connection_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 6379;
+    std::string unix_path;  // non-empty: connect to this unix socket instead of TCP
+    std::string user;       // ACL user (empty: "default" via AUTH <password>)
+    std::string password;
+    int db = 0;
+    tls_options tls;
+    std::string client_name;  // CLIENT SETNAME, for `CLIENT LIST`
+    std::chrono::milliseconds connect_timeout{3000};
+    std::chrono::milliseconds request_timeout{5000};  // default per-request deadline
+    std::chrono::milliseconds backoff_min{25};        // reconnect backoff: min * 2^n, capped at max
+    std::chrono::milliseconds backoff_max{2000};
+};
+
+// Parses the URL forms above. Query parameters: db, tls_verify=0, ca, cert, key.
+// Errors: errc::invalid_argument.
+result<connection_options> parse_url(std::string_view url);
+// The URL again, with the password masked ("redis://user:***@host:6379/0").
+std::string describe(const connection_options& o);
+
+}  // namespace spool::redis

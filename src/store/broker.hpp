@@ -1,0 +1,210 @@
+// src/store/broker.hpp
+// Every job transition as one typed call: one Lua script, one round trip each
+// (claim is two: pop ids, then start them, so every script declares every key
+// it touches). The broker and keys.hpp/scripts.cpp are the only code that
+// knows key names; docs/keys.md is the schema and state machine.
+//
+// Threading: use from the executor of the connection it was given. Both the
+// broker and the connection must outlive every call. Errors are values:
+// spool::errc (job_not_found, lease_lost, payload_too_large, invalid_state, ...)
+// or a connection error (not_connected, connection_lost, timeout).
+#pragma once
+
+#include "redis/connection.hpp"
+#include "util/asio.hpp"
+
+#include <spool/job.hpp>
+#include <spool/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace spool::store {
+
+struct broker_options {
+    std::string prefix = "spool";
+    std::size_t max_payload_bytes = default_max_payload_bytes;
+    std::size_t compress_threshold = 1024;  // results larger than this are stored zstd-compressed
+    std::chrono::milliseconds events_maxlen{0};  // unused; see max_events
+    std::size_t max_events = 1000;              // per-job stream cap (approximate trim)
+    std::chrono::seconds retention{7 * 24 * 3600};  // how long terminal job records are kept
+};
+
+// A job handed to a worker by claim(). `token` fences the attempt: complete,
+// fail, progress and extend calls must present it.
+struct claimed_job {
+    std::string id;
+    std::string queue;
+    std::string payload;  // JSON text
+    std::int64_t token = 0;
+    int attempt = 0;  // 1 for the first attempt
+    int max_retries = 0;
+    std::chrono::seconds timeout = default_job_timeout;
+    std::chrono::seconds ttl = default_result_ttl;
+    millis created_at = 0;
+    millis lease_until = 0;
+};
+
+struct claim_request {
+    std::string queue;
+    std::string worker_id;
+    std::size_t max_jobs = 1;
+    std::chrono::milliseconds lease = default_lease;
+    bool validating = false;  // start jobs as `validating` instead of `in_progress`
+};
+
+struct claim_batch {
+    std::vector<claimed_job> jobs;
+    bool paused = false;  // the queue is paused: nothing was claimed
+    millis next_due = 0;  // earliest scheduled job (0: none), so the caller can bound its wait
+};
+
+struct lease_ref {
+    std::string id;
+    std::int64_t token = 0;
+};
+
+struct completion {
+    std::string id;
+    std::int64_t token = 0;
+    std::string result;  // JSON text
+    std::chrono::seconds ttl = default_result_ttl;
+};
+
+struct failure {
+    std::string id;
+    std::int64_t token = 0;
+    std::string error;
+    bool retryable = true;             // false: straight to failed (invalid input)
+    std::chrono::milliseconds backoff{0};  // delay before the retry (the caller computes jitter)
+};
+
+enum class fail_outcome { retrying, failed, lease_lost };
+
+struct extend_outcome {
+    std::vector<std::string> lost;       // ids whose lease is gone (reclaimed, cancelled, deleted)
+    std::vector<std::string> cancelled;  // ids with a cancel request: stop the handler
+};
+
+struct job_result {
+    std::string data;  // JSON text, decompressed
+};
+
+struct list_query {
+    std::string queue;                    // empty: all queues
+    std::optional<job_status> status;     // empty: any
+    std::string tenant;                   // empty: any tenant
+    std::size_t limit = 50;
+    std::string cursor;                   // opaque, from the previous page
+};
+
+struct job_page {
+    std::vector<job_record> jobs;  // newest first
+    std::string next_cursor;       // empty: last page
+};
+
+struct queue_info {
+    std::string name;
+    bool paused = false;
+    std::int64_t queued = 0, scheduled = 0, active = 0, completed = 0, failed = 0, cancelled = 0;
+    std::int64_t submitted_total = 0, completed_total = 0, failed_total = 0, retried_total = 0;
+};
+
+struct worker_info {
+    std::string id;
+    std::string host;
+    int pid = 0;
+    std::vector<std::string> queues;
+    int concurrency = 0;
+    int cpu_cores = 0;
+    std::int64_t ram_bytes = 0;
+    std::string version;
+    millis started_at = 0;
+    millis last_heartbeat = 0;
+    std::vector<std::string> running;  // job ids
+};
+
+class broker {
+public:
+    broker(redis::connection& conn, broker_options opts);
+    ~broker();
+    const broker_options& options() const noexcept { return opts_; }
+
+    // --- producer side ---
+    // Validates (payload JSON size, priority range), then queues or schedules the
+    // job. A live job with the same unique_key is returned with duplicate=true.
+    asio::awaitable<result<submit_result>> submit(job_spec spec, millis now);
+    // Many jobs, grouped per queue into batched scripts. One result per spec, same order.
+    asio::awaitable<result<std::vector<result<submit_result>>>> submit_many(std::vector<job_spec> specs, millis now);
+    asio::awaitable<result<job_record>> get(std::string id);
+    // errc::result_not_ready while not completed, errc::result_expired once the TTL passed.
+    asio::awaitable<result<job_result>> get_result(std::string id);
+    // queued/scheduled → cancelled at once; in_progress → cancel requested (the worker
+    // is signalled and stops); terminal → errc::invalid_state. Returns the new status.
+    asio::awaitable<result<job_status>> cancel(std::string id, millis now);
+    // Cancels if live, then deletes the record, result and events.
+    asio::awaitable<result<void>> remove(std::string id, millis now);
+    // failed or cancelled → queued (attempts reset). Otherwise errc::invalid_state.
+    asio::awaitable<result<void>> retry(std::string id, millis now);
+    asio::awaitable<result<job_page>> list(list_query q);
+    // Events of a job after stream id `after` ("0" = from the start), at most `count`.
+    asio::awaitable<result<std::vector<job_event>>> events(std::string id, std::string after, std::size_t count);
+
+    // --- queues ---
+    asio::awaitable<result<std::vector<std::string>>> queue_names();
+    asio::awaitable<result<std::vector<queue_info>>> queues();
+    asio::awaitable<result<void>> pause(std::string queue);
+    asio::awaitable<result<void>> resume(std::string queue);
+
+    // --- worker side ---
+    // Claims up to max_jobs ready jobs (promoting due scheduled ones first) and
+    // starts them. Never blocks; see wait_for_work.
+    asio::awaitable<result<claim_batch>> claim(claim_request req, millis now);
+    // Blocks (on `blocking_conn`, which must be a connection of its own) until work
+    // may be ready in `queue` or `timeout` passed. True when woken by a submit.
+    asio::awaitable<result<bool>> wait_for_work(redis::connection& blocking_conn, std::string queue,
+                                                std::chrono::milliseconds timeout);
+    // Fenced completion of many jobs of one queue; one entry per completion:
+    // success, or errc::lease_lost when a newer attempt owns the job.
+    asio::awaitable<result<std::vector<result<void>>>> complete(std::string queue, std::vector<completion> done,
+                                                                millis now);
+    asio::awaitable<result<std::vector<fail_outcome>>> fail(std::string queue, std::vector<failure> failed,
+                                                            millis now);
+    // Hands unfinished jobs back to the queue without counting the attempt (graceful stop).
+    asio::awaitable<result<void>> release(std::string queue, std::vector<lease_ref> leases, millis now);
+    asio::awaitable<result<extend_outcome>> extend_leases(std::string queue, std::vector<lease_ref> leases,
+                                                          std::chrono::milliseconds lease, millis now);
+    // Records progress (percent 0..100, message) and emits a progress event. Fenced.
+    asio::awaitable<result<void>> progress(std::string queue, lease_ref lease, int percent, std::string message,
+                                           millis now);
+    // validating → in_progress.
+    asio::awaitable<result<void>> mark_running(std::string queue, lease_ref lease, millis now);
+    asio::awaitable<result<void>> register_worker(worker_info info, std::chrono::seconds ttl);
+    asio::awaitable<result<void>> unregister_worker(std::string worker_id);
+    asio::awaitable<result<std::vector<worker_info>>> workers();
+    // Channel on which cancel requests for running jobs are published (payload: job id).
+    std::string cancel_channel() const;
+    // Channel of lifecycle events (job_created, job_started, ...), JSON payloads.
+    std::string updates_channel() const;
+
+    // --- maintenance (safe to run from several processes at once) ---
+    asio::awaitable<result<std::size_t>> promote_due(std::string queue, millis now);
+    // Jobs whose lease ran out: retry (attempt counted) or failed.
+    asio::awaitable<result<std::size_t>> reclaim_expired(std::string queue, millis now);
+    // Marks completed jobs whose result TTL passed as expired; deletes terminal
+    // records older than retention.
+    asio::awaitable<result<std::size_t>> trim(std::string queue, millis now);
+
+    struct impl;
+
+private:
+    redis::connection& conn_;
+    broker_options opts_;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace spool::store

@@ -1,0 +1,61 @@
+// src/util/util_test.cpp
+#include "util/ids.hpp"
+#include "util/time_format.hpp"
+
+#include <spool/error.hpp>
+#include <spool/job.hpp>
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+using namespace spool;
+
+TEST(JobIds, AreCanonicalAndSortByCreation) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5000; ++i) ids.push_back(make_job_id(1'700'000'000'000 + i / 100));
+    for (std::size_t i = 1; i < ids.size(); ++i) EXPECT_LT(ids[i - 1], ids[i]) << i;
+    std::set<std::string> unique(ids.begin(), ids.end());
+    EXPECT_EQ(unique.size(), ids.size());
+    for (const auto& id : ids) EXPECT_TRUE(is_valid_job_id(id)) << id;
+    EXPECT_EQ(ids[0][14], '7');  // version nibble
+}
+
+TEST(JobIds, RejectsMalformed) {
+    EXPECT_FALSE(is_valid_job_id(""));
+    EXPECT_FALSE(is_valid_job_id("../../etc/passwd"));
+    EXPECT_FALSE(is_valid_job_id("0193A6B2-0000-7000-8000-000000000000"));
+}
+
+TEST(TimeFormat, RoundTripsMilliseconds) {
+    millis t = 1'764'000'790'114;
+    auto s = format_iso8601(t);
+    EXPECT_EQ(s, "2025-11-24T16:13:10.114Z");
+    EXPECT_EQ(parse_iso8601(s), t);
+}
+
+TEST(TimeFormat, ParsesOffsetsAndRejectsGarbage) {
+    EXPECT_EQ(parse_iso8601("2025-11-24T16:13:10Z"), 1'764'000'790'000);
+    EXPECT_EQ(parse_iso8601("2025-11-24T18:13:10+02:00"), 1'764'000'790'000);
+    EXPECT_EQ(parse_iso8601("2025-11-24 16:13:10"), 1'764'000'790'000);
+    EXPECT_FALSE(parse_iso8601("yesterday"));
+    EXPECT_FALSE(parse_iso8601("2025-13-01T00:00:00Z"));
+    EXPECT_FALSE(parse_iso8601("2025-11-24T16:13:10Zjunk"));
+}
+
+TEST(JobStatus, NamesRoundTrip) {
+    for (int i = 0; i <= static_cast<int>(job_status::expired); ++i) {
+        auto s = static_cast<job_status>(i);
+        EXPECT_EQ(parse_job_status(to_string(s)), s);
+    }
+    EXPECT_FALSE(parse_job_status("running"));
+    EXPECT_TRUE(is_terminal(job_status::failed));
+    EXPECT_FALSE(is_terminal(job_status::scheduled));
+}
+
+TEST(Errors, CompareAsCodes) {
+    boost::system::error_code ec = errc::timeout;
+    EXPECT_EQ(ec, errc::timeout);
+    EXPECT_EQ(ec.category().name(), std::string{"spool"});
+    EXPECT_STREQ(to_code_name(errc::job_not_found), "job_not_found");
+}
