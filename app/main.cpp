@@ -1,8 +1,35 @@
 // app/main.cpp
-// `spool`: one binary, every role (serve, worker, bench, CLI client).
-#include <cstdio>
+// `spool`: one binary, every role. Subcommands: serve, worker, bench, and the CLI
+// client commands (submit, status, result, ...).
+#include "app/bench.hpp"
+#include "util/log.hpp"
 
-int main() {
-    std::puts("spool: nothing here yet");
-    return 0;
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+    CLI::App app{"Spool: a distributed job queue on Redis"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "spool 0.1.0");
+
+    spool::app::bench_options bench;
+    auto* b = app.add_subcommand("bench", "Measure enqueue/process throughput and end-to-end latency");
+    b->add_option("--redis", bench.redis_url, "Redis URL")->envname("REDIS_URL")->required();
+    b->add_option("--jobs", bench.jobs, "Jobs per throughput phase")->capture_default_str();
+    b->add_option("--concurrency", bench.concurrency, "Echo worker concurrency")->capture_default_str();
+    b->add_option("--rate", bench.rate, "Jobs per second in the latency phase")->capture_default_str();
+    b->add_option("--latency-jobs", bench.latency_jobs, "Jobs in the latency phase")->capture_default_str();
+    b->add_option("--batch", bench.batch, "Jobs per bulk submit")->capture_default_str();
+    b->add_flag("--json", bench.json, "Print one JSON object");
+    int code = 0;
+    b->callback([&] { code = spool::app::run_bench(bench); });
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
+    return code;
 }

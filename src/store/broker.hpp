@@ -11,6 +11,7 @@
 #pragma once
 
 #include "redis/connection.hpp"
+#include "util/clock.hpp"
 #include "util/asio.hpp"
 
 #include <spool/job.hpp>
@@ -29,9 +30,9 @@ struct broker_options {
     std::string prefix = "spool";
     std::size_t max_payload_bytes = default_max_payload_bytes;
     std::size_t compress_threshold = 1024;  // results larger than this are stored zstd-compressed
-    std::chrono::milliseconds events_maxlen{0};  // unused; see max_events
     std::size_t max_events = 1000;              // per-job stream cap (approximate trim)
     std::chrono::seconds retention{7 * 24 * 3600};  // how long terminal job records are kept
+    const spool::clock* clock = nullptr;            // read-side "now" (expiry); nullptr: system clock
 };
 
 // A job handed to a worker by claim(). `token` fences the attempt: complete,

@@ -1,0 +1,25 @@
+// app/bench.hpp
+// `spool bench`: enqueue and processing throughput, Redis CPU per job and
+// end-to-end latency percentiles against a Redis server, printed as text or one
+// JSON object.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace spool::app {
+
+struct bench_options {
+    std::string redis_url;       // empty: start a throwaway redis-server
+    std::size_t jobs = 20000;    // N for the throughput phases
+    int concurrency = 50;        // echo worker concurrency for the process phase
+    double rate = 500;           // jobs per second for the latency phase
+    std::size_t latency_jobs = 2000;
+    std::size_t batch = 1000;    // jobs per submit_many call in the bulk phase
+    bool json = false;
+};
+
+// Runs every phase; returns the process exit code.
+int run_bench(const bench_options& opts);
+
+}  // namespace spool::app

@@ -1,0 +1,882 @@
+// src/store/broker.cpp
+// Typed transitions over the Lua scripts in scripts.cpp. Scripts that act on jobs
+// found at run time (promote, reclaim, purge, start) are called in two steps: a
+// read picks candidate ids, then the script (declaring every key) re-checks each
+// candidate atomically, so a race with another process only skips work.
+#include "store/broker.hpp"
+
+#include "store/codec.hpp"
+#include "store/keys.hpp"
+#include "store/scripts.hpp"
+#include "util/ids.hpp"
+#include "util/log.hpp"
+
+#include <spool/error.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+
+namespace spool::store {
+
+using redis::command;
+using redis::reply;
+
+namespace {
+
+constexpr std::size_t batch_limit = 500;  // jobs per script call
+
+long long to_ll(std::string_view s) {
+    long long v = 0;
+    std::from_chars(s.data(), s.data() + s.size(), v);
+    return v;
+}
+
+long long int_of(const reply& r) { return r.as_integer().value_or(0); }
+
+bool valid_queue_name(std::string_view q) {
+    if (q.empty() || q.size() > 128) return false;
+    for (char c : q)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == ':'))
+            return false;
+    return true;
+}
+
+std::vector<std::string> string_list(const reply& r) {
+    std::vector<std::string> out;
+    if (!r.is_array()) return out;
+    out.reserve(r.elements.size());
+    for (const auto& e : r.elements) out.push_back(e.str);
+    return out;
+}
+
+}  // namespace
+
+struct broker::impl {
+    keys k;
+    std::shared_ptr<spdlog::logger> log = log::get("store");
+
+    explicit impl(std::string prefix) : k{std::move(prefix)} {}
+};
+
+broker::broker(redis::connection& conn, broker_options opts)
+    : conn_{conn}, opts_{std::move(opts)}, impl_{std::make_unique<impl>(opts_.prefix)} {
+    if (!opts_.clock) opts_.clock = &system_clock::instance();
+}
+
+broker::~broker() = default;
+
+std::string broker::cancel_channel() const { return impl_->k.cancel_channel(); }
+std::string broker::updates_channel() const { return impl_->k.updates_channel(); }
+
+namespace {
+
+// Runs a script and turns an error reply into errc::redis_error (logged).
+asio::awaitable<result<reply>> run_script(redis::connection& conn, const redis::script& s,
+                                          std::vector<std::string> keys, std::vector<std::string> args) {
+    auto r = co_await s.eval(conn, std::move(keys), std::move(args));
+    if (!r) co_return r.error();
+    if (r->is_error()) {
+        log::get("store")->error("script error: {}", r->str);
+        co_return errc::redis_error;
+    }
+    co_return std::move(*r);
+}
+
+asio::awaitable<result<reply>> run_cmd(redis::connection& conn, command c) {
+    auto r = co_await conn.exec(std::move(c));
+    if (!r) co_return r.error();
+    if (r->is_error()) {
+        log::get("store")->error("redis error: {}", r->str);
+        co_return errc::redis_error;
+    }
+    co_return std::move(*r);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- producer side
+
+asio::awaitable<result<submit_result>> broker::submit(job_spec spec, millis now) {
+    std::vector<job_spec> one;
+    one.push_back(std::move(spec));
+    auto r = co_await submit_many(std::move(one), now);
+    if (!r) co_return r.error();
+    co_return std::move(r->front());
+}
+
+asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(std::vector<job_spec> specs,
+                                                                                millis now) {
+    const auto& k = impl_->k;
+    std::vector<result<submit_result>> out(specs.size(), result<submit_result>{errc::invalid_argument});
+    // Validate, then group the valid ones by queue (keeping their positions).
+    std::map<std::string, std::vector<std::size_t>> by_queue;
+    std::vector<std::string> ids(specs.size());
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        auto& s = specs[i];
+        if (!valid_queue_name(s.queue) || s.max_retries < 0 || s.timeout.count() <= 0 || s.ttl.count() <= 0) {
+            out[i] = errc::invalid_argument;
+            continue;
+        }
+        if (s.payload.size() > opts_.max_payload_bytes) {
+            out[i] = errc::payload_too_large;
+            continue;
+        }
+        if (!codec::is_json(s.payload)) {
+            out[i] = errc::invalid_argument;
+            continue;
+        }
+        s.priority = std::clamp(s.priority, min_priority, max_priority);
+        ids[i] = make_job_id(now);
+        by_queue[s.queue].push_back(i);
+    }
+    for (auto& [queue, idx] : by_queue) {
+        for (std::size_t start = 0; start < idx.size(); start += batch_limit) {
+            std::size_t end = std::min(idx.size(), start + batch_limit);
+            std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.all(queue),
+                                          k.marker(queue), k.meta(queue),      k.unique(queue)};
+            std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
+                                          queue};
+            command index{"HSET", k.ids()};
+            keys.reserve(keys.size() + 2 * (end - start));
+            args.reserve(args.size() + 10 * (end - start));
+            for (std::size_t j = start; j < end; ++j) {
+                auto& s = specs[idx[j]];
+                const auto& id = ids[idx[j]];
+                keys.push_back(k.job(queue, id));
+                keys.push_back(k.events(queue, id));
+                args.push_back(id);
+                args.push_back(std::to_string(s.priority));
+                args.push_back(std::to_string(s.max_retries));
+                args.push_back(std::to_string(s.timeout.count()));
+                args.push_back(std::to_string(s.ttl.count()));
+                args.push_back(std::to_string(s.run_at));
+                args.push_back(std::move(s.unique_key));
+                args.push_back(std::move(s.tenant));
+                args.push_back(std::move(s.payload));
+                args.push_back(std::to_string(queued_score(s.priority, now)));
+                index.arg(id).arg(queue);
+            }
+            // The id index goes first, in the same write: a crash between leaves at
+            // worst an index entry without a job (a 404), never a job without an index.
+            std::vector<command> pre;
+            pre.push_back(std::move(index));
+            pre.push_back(command{"SADD", k.queues(), queue});
+            auto pr = co_await conn_.exec_many(std::move(pre));
+            if (!pr) co_return pr.error();
+            auto r = co_await run_script(conn_, scripts::submit(), std::move(keys), std::move(args));
+            if (!r) co_return r.error();
+            const auto& e = r->elements;
+            for (std::size_t j = start; j < end; ++j) {
+                std::size_t p = 3 * (j - start);
+                if (p + 2 >= e.size()) co_return errc::bad_reply;
+                submit_result sr;
+                sr.id = e[p].str;
+                sr.duplicate = int_of(e[p + 2]) == 1;
+                sr.created_at = now;
+                if (!sr.duplicate) {
+                    sr.status = parse_job_status(e[p + 1].str).value_or(job_status::queued);
+                } else {
+                    // Drop the index entry written for the id that was not used.
+                    co_await conn_.exec(command{"HDEL", k.ids(), ids[idx[j]]});
+                    auto existing = co_await get(sr.id);
+                    if (existing) {
+                        sr.status = existing->status;
+                        sr.created_at = existing->created_at;
+                    }
+                }
+                out[idx[j]] = std::move(sr);
+            }
+        }
+    }
+    co_return out;
+}
+
+// The queue a job id belongs to (ids index), or job_not_found.
+static asio::awaitable<result<std::string>> queue_of(redis::connection& conn, const keys& k, std::string id) {
+    if (!is_valid_job_id(id)) co_return errc::job_not_found;
+    auto r = co_await run_cmd(conn, command{"HGET", k.ids(), id});
+    if (!r) co_return r.error();
+    if (r->is_nil()) co_return errc::job_not_found;
+    co_return std::move(r->str);
+}
+
+asio::awaitable<result<job_record>> broker::get(std::string id) {
+    auto q = co_await queue_of(conn_, impl_->k, id);
+    if (!q) co_return q.error();
+    auto r = co_await run_cmd(conn_, command{"HGETALL", impl_->k.job(*q, id)});
+    if (!r) co_return r.error();
+    co_return codec::decode_job(*r, opts_.clock->now());
+}
+
+asio::awaitable<result<job_result>> broker::get_result(std::string id) {
+    const auto& k = impl_->k;
+    auto q = co_await queue_of(conn_, k, id);
+    if (!q) co_return q.error();
+    std::vector<command> cmds;
+    cmds.push_back(command{"HMGET", k.job(*q, id), "status"});
+    cmds.push_back(command{"GET", k.result(*q, id)});
+    auto r = co_await conn_.exec_many(std::move(cmds));
+    if (!r) co_return r.error();
+    const auto& st = (*r)[0];
+    if (!st.is_array() || st.elements.empty() || st.elements[0].is_nil()) co_return errc::job_not_found;
+    if (st.elements[0].str != "completed") co_return errc::result_not_ready;
+    if ((*r)[1].is_nil()) co_return errc::result_expired;
+    auto data = codec::decode_result((*r)[1].str);
+    if (!data) co_return data.error();
+    co_return job_result{std::move(*data)};
+}
+
+asio::awaitable<result<job_status>> broker::cancel(std::string id, millis now) {
+    const auto& k = impl_->k;
+    auto q = co_await queue_of(conn_, k, id);
+    if (!q) co_return q.error();
+    const auto& queue = *q;
+    std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.cancelled(queue), k.meta(queue), k.unique(queue),
+         k.cancels(queue), k.job(queue, id), k.events(queue, id)};
+    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue, id, k.cancel_channel()};
+    auto r = co_await run_script(conn_, scripts::cancel(), std::move(keys_v), std::move(args_v));
+    if (!r) co_return r.error();
+    const auto& s = r->str;
+    if (s == "ok:cancelled") co_return job_status::cancelled;
+    if (s == "ok:cancelling") co_return job_status::in_progress;
+    if (s == "missing") co_return errc::job_not_found;
+    co_return errc::invalid_state;
+}
+
+asio::awaitable<result<void>> broker::remove(std::string id, millis now) {
+    const auto& k = impl_->k;
+    auto q = co_await queue_of(conn_, k, id);
+    if (!q) co_return q.error();
+    const auto& queue = *q;
+    std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.leases(queue),
+                                  k.completed(queue), k.failed(queue), k.cancelled(queue), k.all(queue),
+                                  k.unique(queue), k.cancels(queue), k.job(queue, id), k.events(queue, id),
+                                  k.result(queue, id)};
+    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), queue, id, k.cancel_channel()};
+    auto r = co_await run_script(conn_, scripts::remove(), std::move(keys_v), std::move(args_v));
+    if (!r) co_return r.error();
+    auto d = co_await run_cmd(conn_, command{"HDEL", k.ids(), id});
+    if (!d) co_return d.error();
+    if (int_of(*r) == 0) co_return errc::job_not_found;
+    co_return result<void>{};
+}
+
+asio::awaitable<result<void>> broker::retry(std::string id, millis now) {
+    const auto& k = impl_->k;
+    auto q = co_await queue_of(conn_, k, id);
+    if (!q) co_return q.error();
+    const auto& queue = *q;
+    std::vector<std::string> keys_v{k.failed(queue), k.cancelled(queue), k.queued(queue), k.marker(queue),
+                                  k.unique(queue), k.job(queue, id), k.events(queue, id), k.result(queue, id)};
+    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
+                                  id};
+    auto r = co_await run_script(conn_, scripts::retry(), std::move(keys_v), std::move(args_v));
+    if (!r) co_return r.error();
+    if (r->str == "queued") co_return result<void>{};
+    if (r->str == "missing") co_return errc::job_not_found;
+    co_return errc::invalid_state;
+}
+
+asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, std::string after,
+                                                               std::size_t count) {
+    const auto& k = impl_->k;
+    auto q = co_await queue_of(conn_, k, id);
+    if (!q) co_return q.error();
+    std::string start = (after.empty() || after == "0") ? std::string{"-"} : "(" + after;
+    auto r = co_await run_cmd(conn_, command{"XRANGE", k.events(*q, id), start, "+", "COUNT", count});
+    if (!r) co_return r.error();
+    std::vector<job_event> out;
+    for (const auto& entry : r->elements) {
+        if (!entry.is_array() || entry.elements.size() != 2) co_return errc::bad_reply;
+        job_event ev;
+        ev.id = entry.elements[0].str;
+        const auto& f = entry.elements[1].elements;
+        for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
+            if (f[i].str == "type") ev.type = f[i + 1].str;
+            else if (f[i].str == "data") ev.data = f[i + 1].str;
+        }
+        out.push_back(std::move(ev));
+    }
+    co_return out;
+}
+
+// ---------------------------------------------------------------- listing
+
+namespace {
+
+// A position in a listing: lists without a status filter run over `all` in id
+// order (ids sort by creation time); with a status, over that status's sorted set
+// in (score, id) order. Both newest first.
+struct list_pos {
+    long long score = 0;
+    std::string id;
+};
+
+std::string encode_cursor(const list_pos& p, bool by_score) {
+    return by_score ? std::to_string(p.score) + "|" + p.id : p.id;
+}
+
+std::optional<list_pos> decode_cursor(std::string_view c, bool by_score) {
+    list_pos p;
+    if (!by_score) {
+        if (!is_valid_job_id(c)) return std::nullopt;
+        p.id = std::string{c};
+        return p;
+    }
+    auto bar = c.find('|');
+    if (bar == std::string_view::npos || !is_valid_job_id(c.substr(bar + 1))) return std::nullopt;
+    auto sv = c.substr(0, bar);
+    auto [ptr, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), p.score);
+    if (ec != std::errc{} || ptr != sv.data() + sv.size()) return std::nullopt;
+    p.id = std::string{c.substr(bar + 1)};
+    return p;
+}
+
+bool newer(const list_pos& a, const list_pos& b, bool by_score) {
+    if (by_score && a.score != b.score) return a.score > b.score;
+    return a.id > b.id;
+}
+
+}  // namespace
+
+asio::awaitable<result<job_page>> broker::list(list_query q) {
+    const auto& k = impl_->k;
+    if (q.limit == 0 || q.limit > 1000) co_return errc::invalid_argument;
+    if (!q.queue.empty() && !valid_queue_name(q.queue)) co_return errc::invalid_argument;
+    const bool by_score = q.status.has_value();
+    std::optional<list_pos> cursor;
+    if (!q.cursor.empty()) {
+        cursor = decode_cursor(q.cursor, by_score);
+        if (!cursor) co_return errc::invalid_argument;
+    }
+    std::vector<std::string> queues;
+    if (!q.queue.empty()) {
+        queues.push_back(q.queue);
+    } else {
+        auto names = co_await queue_names();
+        if (!names) co_return names.error();
+        queues = std::move(*names);
+    }
+    auto set_of = [&](const std::string& queue) {
+        switch (*q.status) {
+            case job_status::queued: return k.queued(queue);
+            case job_status::scheduled: return k.scheduled(queue);
+            case job_status::validating:
+            case job_status::in_progress: return k.active(queue);
+            case job_status::completed:
+            case job_status::expired: return k.completed(queue);
+            case job_status::failed: return k.failed(queue);
+            case job_status::cancelled: return k.cancelled(queue);
+        }
+        return k.all(queue);
+    };
+    const millis now = opts_.clock->now();
+    job_page page;
+    std::vector<std::pair<list_pos, job_record>> found;
+    // Each queue is read in windows until it yields `limit` matches or runs dry;
+    // the merged, newest-first result is then cut to `limit`.
+    for (const auto& queue : queues) {
+        std::optional<list_pos> pos = cursor;
+        std::size_t matched = 0;
+        for (int round = 0; round < 20 && matched < q.limit; ++round) {
+            std::size_t window = q.limit + 16;
+            command c;
+            if (!by_score) {
+                std::string max = pos ? "(" + pos->id : std::string{"+"};
+                c = command{"ZRANGE", k.all(queue), max, "-", "BYLEX", "REV", "LIMIT", 0, window};
+            } else {
+                std::string max = pos ? std::to_string(pos->score) : std::string{"+inf"};
+                c = command{"ZREVRANGEBYSCORE", set_of(queue), max, "-inf", "WITHSCORES", "LIMIT", 0, window};
+            }
+            auto r = co_await run_cmd(conn_, std::move(c));
+            if (!r) co_return r.error();
+            std::vector<list_pos> candidates;
+            const auto& e = r->elements;
+            std::size_t step = by_score ? 2 : 1;
+            for (std::size_t i = 0; i + step - 1 < e.size(); i += step) {
+                list_pos p{by_score ? to_ll(e[i + 1].str) : 0, e[i].str};
+                if (pos && !newer(*pos, p, by_score)) continue;  // at or before the cursor
+                candidates.push_back(std::move(p));
+            }
+            bool exhausted = e.size() < window * step;
+            if (candidates.empty()) {
+                if (exhausted) break;
+                // Everything in this window tied with the cursor: widen by moving past it.
+                if (by_score) pos = list_pos{pos->score - 1, "ffffffff-ffff-ffff-ffff-ffffffffffff"};
+                continue;
+            }
+            std::vector<command> gets;
+            for (const auto& p : candidates) gets.push_back(command{"HGETALL", k.job(queue, p.id)});
+            auto recs = co_await conn_.exec_many(std::move(gets));
+            if (!recs) co_return recs.error();
+            for (std::size_t i = 0; i < candidates.size(); ++i) {
+                pos = candidates[i];
+                auto j = codec::decode_job((*recs)[i], now);
+                if (!j) continue;  // deleted meanwhile
+                if (!q.tenant.empty() && j->tenant != q.tenant) continue;
+                if (q.status && j->status != *q.status) continue;
+                found.emplace_back(candidates[i], std::move(*j));
+                if (++matched >= q.limit) break;
+            }
+            if (exhausted) break;
+        }
+    }
+    std::sort(found.begin(), found.end(),
+              [&](const auto& a, const auto& b) { return newer(a.first, b.first, by_score); });
+    bool more = found.size() > q.limit;
+    if (found.size() > q.limit) found.resize(q.limit);
+    for (auto& [p, j] : found) page.jobs.push_back(std::move(j));
+    if (!found.empty() && (more || found.size() == q.limit))
+        page.next_cursor = encode_cursor(found.back().first, by_score);
+    co_return page;
+}
+
+// ---------------------------------------------------------------- queues
+
+asio::awaitable<result<std::vector<std::string>>> broker::queue_names() {
+    auto r = co_await run_cmd(conn_, command{"SMEMBERS", impl_->k.queues()});
+    if (!r) co_return r.error();
+    auto names = string_list(*r);
+    std::sort(names.begin(), names.end());
+    co_return names;
+}
+
+asio::awaitable<result<std::vector<queue_info>>> broker::queues() {
+    const auto& k = impl_->k;
+    auto names = co_await queue_names();
+    if (!names) co_return names.error();
+    std::vector<queue_info> out;
+    if (names->empty()) co_return out;
+    std::vector<command> cmds;
+    for (const auto& q : *names) {
+        cmds.push_back(command{"HGETALL", k.meta(q)});
+        cmds.push_back(command{"ZCARD", k.queued(q)});
+        cmds.push_back(command{"ZCARD", k.scheduled(q)});
+        cmds.push_back(command{"ZCARD", k.active(q)});
+        cmds.push_back(command{"ZCARD", k.completed(q)});
+        cmds.push_back(command{"ZCARD", k.failed(q)});
+        cmds.push_back(command{"ZCARD", k.cancelled(q)});
+    }
+    auto r = co_await conn_.exec_many(std::move(cmds));
+    if (!r) co_return r.error();
+    for (std::size_t i = 0; i < names->size(); ++i) {
+        const auto* base = &(*r)[7 * i];
+        queue_info qi;
+        qi.name = (*names)[i];
+        const auto& meta = base[0].elements;
+        for (std::size_t m = 0; m + 1 < meta.size(); m += 2) {
+            const auto& f = meta[m].str;
+            long long v = to_ll(meta[m + 1].str);
+            if (f == "paused") qi.paused = v == 1;
+            else if (f == "submitted") qi.submitted_total = v;
+            else if (f == "completed") qi.completed_total = v;
+            else if (f == "failed") qi.failed_total = v;
+            else if (f == "retried") qi.retried_total = v;
+        }
+        qi.queued = int_of(base[1]);
+        qi.scheduled = int_of(base[2]);
+        qi.active = int_of(base[3]);
+        qi.completed = int_of(base[4]);
+        qi.failed = int_of(base[5]);
+        qi.cancelled = int_of(base[6]);
+        out.push_back(std::move(qi));
+    }
+    co_return out;
+}
+
+asio::awaitable<result<void>> broker::pause(std::string queue) {
+    if (!valid_queue_name(queue)) co_return errc::invalid_argument;
+    std::vector<command> cmds;
+    cmds.push_back(command{"SADD", impl_->k.queues(), queue});
+    cmds.push_back(command{"HSET", impl_->k.meta(queue), "paused", 1});
+    auto r = co_await conn_.exec_many(std::move(cmds));
+    if (!r) co_return r.error();
+    co_return result<void>{};
+}
+
+asio::awaitable<result<void>> broker::resume(std::string queue) {
+    if (!valid_queue_name(queue)) co_return errc::invalid_argument;
+    std::vector<command> cmds;
+    cmds.push_back(command{"SADD", impl_->k.queues(), queue});
+    cmds.push_back(command{"HSET", impl_->k.meta(queue), "paused", 0});
+    cmds.push_back(command{"ZADD", impl_->k.marker(queue), 0, "w"});  // wake blocked workers
+    auto r = co_await conn_.exec_many(std::move(cmds));
+    if (!r) co_return r.error();
+    co_return result<void>{};
+}
+
+// ---------------------------------------------------------------- worker side
+
+asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now) {
+    const auto& k = impl_->k;
+    const auto& queue = req.queue;
+    claim_batch batch;
+    std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.leases(queue),
+                                  k.meta(queue), k.marker(queue)};
+    std::vector<std::string> args_v{std::to_string(now), std::to_string(req.lease.count()),
+                                  std::to_string(std::max<std::size_t>(req.max_jobs, 1))};
+    auto r = co_await run_script(conn_, scripts::claim(), std::move(keys_v), std::move(args_v));
+    if (!r) co_return r.error();
+    const auto& e = r->elements;
+    if (e.empty()) co_return errc::bad_reply;
+    if (int_of(e[0]) == -1) {
+        batch.paused = true;
+        co_return batch;
+    }
+    batch.next_due = to_ll(e[0].str.empty() ? std::to_string(e[0].integer) : e[0].str);
+    if (e.size() < 3) co_return batch;
+
+    std::vector<std::string> keys{k.active(queue), k.leases(queue)};
+    std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
+                                  req.worker_id, req.validating ? "validating" : "in_progress"};
+    std::vector<std::pair<std::string, std::int64_t>> claimed;
+    for (std::size_t i = 1; i + 1 < e.size(); i += 2) {
+        claimed.emplace_back(e[i].str, int_of(e[i + 1]));
+        keys.push_back(k.job(queue, e[i].str));
+        keys.push_back(k.events(queue, e[i].str));
+        args.push_back(e[i].str);
+        args.push_back(std::to_string(int_of(e[i + 1])));
+    }
+    auto s = co_await run_script(conn_, scripts::start(), std::move(keys), std::move(args));
+    if (!s) co_return s.error();  // the leases run out and the reaper hands the jobs back
+    const auto& started = s->elements;
+    if (started.size() != claimed.size()) co_return errc::bad_reply;
+    const millis lease_until = now + req.lease.count();
+    for (std::size_t i = 0; i < claimed.size(); ++i) {
+        const auto& f = started[i];
+        if (!f.is_array() || f.elements.size() < 6) continue;  // lease gone or job deleted
+        claimed_job j;
+        j.id = std::move(claimed[i].first);
+        j.token = claimed[i].second;
+        j.queue = queue;
+        j.payload = f.elements[0].str;
+        j.attempt = static_cast<int>(int_of(f.elements[1]));
+        j.max_retries = static_cast<int>(to_ll(f.elements[2].str));
+        j.timeout = std::chrono::seconds{to_ll(f.elements[3].str)};
+        j.ttl = std::chrono::seconds{to_ll(f.elements[4].str)};
+        j.created_at = to_ll(f.elements[5].str);
+        j.lease_until = lease_until;
+        batch.jobs.push_back(std::move(j));
+    }
+    co_return batch;
+}
+
+asio::awaitable<result<bool>> broker::wait_for_work(redis::connection& blocking_conn, std::string queue,
+                                                    std::chrono::milliseconds timeout) {
+    auto ms = std::max<long long>(timeout.count(), 1);
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%lld.%03lld", ms / 1000, ms % 1000);
+    auto r = co_await blocking_conn.exec(command{"BZPOPMIN", impl_->k.marker(queue), secs},
+                                         std::chrono::milliseconds{ms + 5000});
+    // result<bool> cannot be built from an error_code implicitly (it converts to bool).
+    if (!r) co_return result<bool>{boost::system::in_place_error, r.error()};
+    if (r->is_error()) co_return result<bool>{boost::system::in_place_error, make_error_code(errc::redis_error)};
+    co_return result<bool>{boost::system::in_place_value, !r->is_nil()};
+}
+
+asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string queue, std::vector<completion> done,
+                                                                    millis now) {
+    const auto& k = impl_->k;
+    std::vector<result<void>> out;
+    out.reserve(done.size());
+    for (std::size_t start = 0; start < done.size(); start += batch_limit) {
+        std::size_t end = std::min(done.size(), start + batch_limit);
+        std::vector<std::string> keys{k.active(queue), k.leases(queue), k.completed(queue),
+                                      k.meta(queue),   k.unique(queue), k.cancels(queue)};
+        std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
+                                      queue};
+        keys.reserve(keys.size() + 3 * (end - start));
+        args.reserve(args.size() + 5 * (end - start));
+        for (std::size_t i = start; i < end; ++i) {
+            auto& c = done[i];
+            keys.push_back(k.job(queue, c.id));
+            keys.push_back(k.result(queue, c.id));
+            keys.push_back(k.events(queue, c.id));
+            args.push_back(c.id);
+            args.push_back(std::to_string(c.token));
+            std::size_t size = c.result.size();
+            args.push_back(codec::encode_result(c.result, opts_.compress_threshold));
+            args.push_back(std::to_string(std::chrono::milliseconds{c.ttl}.count()));
+            args.push_back(std::to_string(size));
+        }
+        auto r = co_await run_script(conn_, scripts::complete(), std::move(keys), std::move(args));
+        if (!r) co_return r.error();
+        if (r->elements.size() != end - start) co_return errc::bad_reply;
+        for (const auto& e : r->elements)
+            out.push_back(int_of(e) == 1 ? result<void>{} : result<void>{errc::lease_lost});
+    }
+    co_return out;
+}
+
+asio::awaitable<result<std::vector<fail_outcome>>> broker::fail(std::string queue, std::vector<failure> failed,
+                                                                millis now) {
+    const auto& k = impl_->k;
+    std::vector<std::string> keys{k.active(queue), k.leases(queue), k.scheduled(queue),
+                                  k.failed(queue), k.meta(queue),   k.unique(queue),
+                                  k.marker(queue), k.cancels(queue), k.cancelled(queue)};
+    std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue};
+    for (auto& f : failed) {
+        keys.push_back(k.job(queue, f.id));
+        keys.push_back(k.events(queue, f.id));
+        args.push_back(f.id);
+        args.push_back(std::to_string(f.token));
+        if (f.error.size() > 4096) f.error.resize(4096);
+        args.push_back(std::move(f.error));
+        args.push_back(f.retryable ? "1" : "0");
+        args.push_back(std::to_string(f.backoff.count()));
+    }
+    auto r = co_await run_script(conn_, scripts::fail(), std::move(keys), std::move(args));
+    if (!r) co_return r.error();
+    std::vector<fail_outcome> out;
+    for (const auto& e : r->elements) {
+        switch (int_of(e)) {
+            case 1: out.push_back(fail_outcome::retrying); break;
+            case 2:
+            case 3: out.push_back(fail_outcome::failed); break;
+            default: out.push_back(fail_outcome::lease_lost); break;
+        }
+    }
+    co_return out;
+}
+
+asio::awaitable<result<void>> broker::release(std::string queue, std::vector<lease_ref> leases, millis now) {
+    if (leases.empty()) co_return result<void>{};
+    const auto& k = impl_->k;
+    std::vector<std::string> keys{k.active(queue),  k.leases(queue),    k.queued(queue), k.marker(queue),
+                                  k.cancels(queue), k.cancelled(queue), k.unique(queue), k.meta(queue)};
+    std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue};
+    for (const auto& l : leases) {
+        keys.push_back(k.job(queue, l.id));
+        keys.push_back(k.events(queue, l.id));
+        args.push_back(l.id);
+        args.push_back(std::to_string(l.token));
+    }
+    auto r = co_await run_script(conn_, scripts::release(), std::move(keys), std::move(args));
+    if (!r) co_return r.error();
+    co_return result<void>{};
+}
+
+asio::awaitable<result<extend_outcome>> broker::extend_leases(std::string queue, std::vector<lease_ref> leases,
+                                                              std::chrono::milliseconds lease, millis now) {
+    extend_outcome out;
+    if (leases.empty()) co_return out;
+    const auto& k = impl_->k;
+    std::vector<std::string> args{std::to_string(now + lease.count())};
+    for (const auto& l : leases) {
+        args.push_back(l.id);
+        args.push_back(std::to_string(l.token));
+    }
+    std::vector<std::string> keys_v{k.active(queue), k.leases(queue), k.cancels(queue)};
+    auto r = co_await run_script(conn_, scripts::extend(), std::move(keys_v), std::move(args));
+    if (!r) co_return r.error();
+    if (r->elements.size() != 2) co_return errc::bad_reply;
+    out.lost = string_list(r->elements[0]);
+    out.cancelled = string_list(r->elements[1]);
+    co_return out;
+}
+
+asio::awaitable<result<void>> broker::progress(std::string queue, lease_ref lease, int percent, std::string message,
+                                               millis now) {
+    const auto& k = impl_->k;
+    percent = std::clamp(percent, 0, 100);
+    if (message.size() > 1024) message.resize(1024);
+    std::vector<std::string> keys_v{k.leases(queue), k.job(queue, lease.id), k.events(queue, lease.id)};
+    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
+                                  lease.id, std::to_string(lease.token), std::to_string(percent), std::move(message)};
+    auto r = co_await run_script(conn_, scripts::progress(), std::move(keys_v), std::move(args_v));
+    if (!r) co_return r.error();
+    if (int_of(*r) != 1) co_return errc::lease_lost;
+    co_return result<void>{};
+}
+
+asio::awaitable<result<void>> broker::mark_running(std::string queue, lease_ref lease, millis now) {
+    const auto& k = impl_->k;
+    std::vector<std::string> keys_v{k.leases(queue), k.job(queue, lease.id), k.events(queue, lease.id)};
+    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
+                                  lease.id, std::to_string(lease.token)};
+    auto r = co_await run_script(conn_, scripts::mark_running(), std::move(keys_v), std::move(args_v));
+    if (!r) co_return r.error();
+    if (int_of(*r) != 1) co_return errc::lease_lost;
+    co_return result<void>{};
+}
+
+asio::awaitable<result<void>> broker::register_worker(worker_info w, std::chrono::seconds ttl) {
+    const auto& k = impl_->k;
+    auto join = [](const std::vector<std::string>& v) {
+        std::string s;
+        for (const auto& x : v) {
+            if (!s.empty()) s += ',';
+            s += x;
+        }
+        return s;
+    };
+    std::vector<command> cmds;
+    cmds.push_back(command{"HSET",        k.worker(w.id), "id",        w.id,          "host",
+                           w.host,        "pid",          w.pid,       "queues",      join(w.queues),
+                           "concurrency", w.concurrency,  "cpu_cores", w.cpu_cores,   "ram_bytes",
+                           w.ram_bytes,   "version",      w.version,   "started_at",  w.started_at,
+                           "last_heartbeat", w.last_heartbeat, "running", join(w.running)});
+    cmds.push_back(command{"PEXPIRE", k.worker(w.id), std::chrono::milliseconds{ttl}.count()});
+    cmds.push_back(command{"ZADD", k.workers(), w.last_heartbeat, w.id});
+    auto r = co_await conn_.exec_many(std::move(cmds));
+    if (!r) co_return r.error();
+    co_return result<void>{};
+}
+
+asio::awaitable<result<void>> broker::unregister_worker(std::string worker_id) {
+    std::vector<command> cmds;
+    cmds.push_back(command{"DEL", impl_->k.worker(worker_id)});
+    cmds.push_back(command{"ZREM", impl_->k.workers(), worker_id});
+    auto r = co_await conn_.exec_many(std::move(cmds));
+    if (!r) co_return r.error();
+    co_return result<void>{};
+}
+
+asio::awaitable<result<std::vector<worker_info>>> broker::workers() {
+    const auto& k = impl_->k;
+    auto ids = co_await run_cmd(conn_, command{"ZRANGE", k.workers(), 0, -1});
+    if (!ids) co_return ids.error();
+    std::vector<worker_info> out;
+    auto names = string_list(*ids);
+    if (names.empty()) co_return out;
+    std::vector<command> cmds;
+    for (const auto& id : names) cmds.push_back(command{"HGETALL", k.worker(id)});
+    auto r = co_await conn_.exec_many(std::move(cmds));
+    if (!r) co_return r.error();
+    auto split = [](const std::string& s) {
+        std::vector<std::string> v;
+        std::size_t p = 0;
+        while (p < s.size()) {
+            auto c = s.find(',', p);
+            if (c == std::string::npos) c = s.size();
+            if (c > p) v.push_back(s.substr(p, c - p));
+            p = c + 1;
+        }
+        return v;
+    };
+    command gone{"ZREM", k.workers()};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const auto& f = (*r)[i].elements;
+        if (f.empty()) {
+            gone.arg(names[i]);  // its heartbeat record expired: the worker is dead
+            continue;
+        }
+        worker_info w;
+        for (std::size_t m = 0; m + 1 < f.size(); m += 2) {
+            const auto& key = f[m].str;
+            const auto& v = f[m + 1].str;
+            if (key == "id") w.id = v;
+            else if (key == "host") w.host = v;
+            else if (key == "pid") w.pid = static_cast<int>(to_ll(v));
+            else if (key == "queues") w.queues = split(v);
+            else if (key == "concurrency") w.concurrency = static_cast<int>(to_ll(v));
+            else if (key == "cpu_cores") w.cpu_cores = static_cast<int>(to_ll(v));
+            else if (key == "ram_bytes") w.ram_bytes = to_ll(v);
+            else if (key == "version") w.version = v;
+            else if (key == "started_at") w.started_at = to_ll(v);
+            else if (key == "last_heartbeat") w.last_heartbeat = to_ll(v);
+            else if (key == "running") w.running = split(v);
+        }
+        out.push_back(std::move(w));
+    }
+    if (gone.args().size() > 2) co_await conn_.exec(std::move(gone));
+    co_return out;
+}
+
+// ---------------------------------------------------------------- maintenance
+
+namespace {
+
+// Candidate ids of `set` with score <= max (or < max when exclusive), oldest first.
+asio::awaitable<result<std::vector<std::string>>> due_ids(redis::connection& conn, std::string set, millis max,
+                                                          bool exclusive, std::size_t limit) {
+    std::string bound = (exclusive ? "(" : "") + std::to_string(max);
+    auto r = co_await run_cmd(conn, command{"ZRANGEBYSCORE", set, "-inf", bound, "LIMIT", 0, limit});
+    if (!r) co_return r.error();
+    co_return string_list(*r);
+}
+
+}  // namespace
+
+asio::awaitable<result<std::size_t>> broker::promote_due(std::string queue, millis now) {
+    const auto& k = impl_->k;
+    std::size_t total = 0;
+    for (;;) {
+        auto ids = co_await due_ids(conn_, k.scheduled(queue), now, false, 200);
+        if (!ids) co_return ids.error();
+        if (ids->empty()) break;
+        std::vector<std::string> keys{k.scheduled(queue), k.queued(queue), k.marker(queue)};
+        std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
+                                      queue};
+        for (auto& id : *ids) {
+            keys.push_back(k.job(queue, id));
+            keys.push_back(k.events(queue, id));
+            args.push_back(std::move(id));
+        }
+        auto r = co_await run_script(conn_, scripts::promote(), std::move(keys), std::move(args));
+        if (!r) co_return r.error();
+        total += static_cast<std::size_t>(int_of(*r));
+        if (ids->size() < 200) break;
+    }
+    co_return total;
+}
+
+asio::awaitable<result<std::size_t>> broker::reclaim_expired(std::string queue, millis now) {
+    const auto& k = impl_->k;
+    std::size_t total = 0;
+    for (;;) {
+        auto ids = co_await due_ids(conn_, k.active(queue), now, false, 200);
+        if (!ids) co_return ids.error();
+        if (ids->empty()) break;
+        std::vector<std::string> keys{k.active(queue), k.leases(queue), k.queued(queue),
+                                      k.failed(queue), k.meta(queue),   k.unique(queue),
+                                      k.marker(queue), k.cancels(queue), k.cancelled(queue)};
+        std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
+                                      queue};
+        for (auto& id : *ids) {
+            keys.push_back(k.job(queue, id));
+            keys.push_back(k.events(queue, id));
+            args.push_back(std::move(id));
+        }
+        auto r = co_await run_script(conn_, scripts::reclaim(), std::move(keys), std::move(args));
+        if (!r) co_return r.error();
+        auto n = static_cast<std::size_t>(int_of(*r));
+        total += n;
+        if (n > 0) impl_->log->warn("queue {}: reclaimed {} job(s) whose lease expired", queue, n);
+        if (ids->size() < 200) break;
+    }
+    co_return total;
+}
+
+asio::awaitable<result<std::size_t>> broker::trim(std::string queue, millis now) {
+    const auto& k = impl_->k;
+    const millis cutoff = now - std::chrono::milliseconds{opts_.retention}.count();
+    std::size_t total = 0;
+    for (const auto& set : {k.completed(queue), k.failed(queue), k.cancelled(queue)}) {
+        for (;;) {
+            auto ids = co_await due_ids(conn_, set, cutoff, true, 200);
+            if (!ids) co_return ids.error();
+            if (ids->empty()) break;
+            std::vector<std::string> keys{k.completed(queue), k.failed(queue), k.cancelled(queue), k.all(queue)};
+            std::vector<std::string> args{std::to_string(cutoff)};
+            command unindex{"HDEL", k.ids()};
+            for (const auto& id : *ids) {
+                keys.push_back(k.job(queue, id));
+                keys.push_back(k.events(queue, id));
+                keys.push_back(k.result(queue, id));
+                args.push_back(id);
+                unindex.arg(id);
+            }
+            auto r = co_await run_script(conn_, scripts::purge(), std::move(keys), std::move(args));
+            if (!r) co_return r.error();
+            auto u = co_await run_cmd(conn_, std::move(unindex));
+            if (!u) co_return u.error();
+            total += static_cast<std::size_t>(int_of(*r));
+            if (ids->size() < 200) break;
+        }
+    }
+    co_return total;
+}
+
+}  // namespace spool::store

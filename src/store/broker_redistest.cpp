@@ -1,0 +1,526 @@
+// src/store/broker_redistest.cpp
+// Every transition of the job state machine against a real redis-server.
+#include "store/broker.hpp"
+#include "store/keys.hpp"
+#include "testing/redis_server.hpp"
+#include "testing/run_coro.hpp"
+
+#include <spool/error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+using namespace spool;
+using namespace spool::store;
+using spool::testing::run_coro;
+
+namespace {
+
+class BrokerTest : public spool::testing::RedisTest {
+protected:
+    void SetUp() override {
+        RedisTest::SetUp();
+        auto opts = redis::parse_url(redis().url()).value();
+        conn_ = redis::connection::create(ctx_.get_executor(), opts);
+        conn_->start();
+        blocking_ = redis::connection::create(ctx_.get_executor(), opts);
+        blocking_->start();
+        broker_options bo;
+        bo.clock = &clock_;
+        broker_ = std::make_unique<store::broker>(*conn_, bo);
+    }
+    void TearDown() override {
+        conn_->stop();
+        blocking_->stop();
+        ctx_.run_for(std::chrono::milliseconds{50});
+    }
+
+    template <class T>
+    T run(asio::awaitable<T> aw) {
+        return run_coro(ctx_, std::move(aw));
+    }
+    millis now() const { return clock_.now(); }
+
+    std::string submit(job_spec s) {
+        auto r = run(broker_->submit(std::move(s), now()));
+        EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message());
+        return r ? r->id : std::string{};
+    }
+    std::string submit_to(const std::string& queue, int priority = 0, std::string payload = "{}") {
+        job_spec s;
+        s.queue = queue;
+        s.priority = priority;
+        s.payload = std::move(payload);
+        return submit(std::move(s));
+    }
+    claim_batch claim(const std::string& queue, std::size_t n = 1, std::chrono::milliseconds lease = default_lease) {
+        claim_request req;
+        req.queue = queue;
+        req.worker_id = "w1";
+        req.max_jobs = n;
+        req.lease = lease;
+        auto r = run(broker_->claim(req, now()));
+        EXPECT_TRUE(r.has_value());
+        return r ? *r : claim_batch{};
+    }
+    job_record get(const std::string& id) { return run(broker_->get(id)).value(); }
+    std::string key(const std::string& queue, const std::string& name) { return keys{"spool"}.queue_key(queue, name); }
+
+    asio::io_context ctx_;
+    manual_clock clock_{1'800'000'000'000};
+    std::shared_ptr<redis::connection> conn_, blocking_;
+    std::unique_ptr<store::broker> broker_;
+};
+
+}  // namespace
+
+TEST_F(BrokerTest, SubmitStoresAQueuedRecord) {
+    job_spec s;
+    s.queue = "solve";
+    s.payload = R"({"x":1})";
+    s.priority = 5;
+    s.max_retries = 2;
+    s.tenant = "acme";
+    auto id = submit(s);
+    auto j = get(id);
+    EXPECT_EQ(j.id, id);
+    EXPECT_EQ(j.queue, "solve");
+    EXPECT_EQ(j.status, job_status::queued);
+    EXPECT_EQ(j.priority, 5);
+    EXPECT_EQ(j.max_retries, 2);
+    EXPECT_EQ(j.tenant, "acme");
+    EXPECT_EQ(j.payload, R"({"x":1})");
+    EXPECT_EQ(j.created_at, now());
+    EXPECT_EQ(redis().zcard(key("solve", "queued")), 1);
+    EXPECT_EQ(redis().hget("spool:ids", id), "solve");
+    auto events = run(broker_->events(id, "0", 100)).value();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_NE(events[0].data.find("\"status\":\"queued\""), std::string::npos);
+}
+
+TEST_F(BrokerTest, RejectsBadInput) {
+    job_spec big;
+    big.payload = "\"" + std::string(default_max_payload_bytes + 10, 'x') + "\"";
+    EXPECT_EQ(run(broker_->submit(big, now())).error(), errc::payload_too_large);
+    job_spec bad;
+    bad.payload = "{not json";
+    EXPECT_EQ(run(broker_->submit(bad, now())).error(), errc::invalid_argument);
+    job_spec q;
+    q.queue = "a}b";
+    EXPECT_EQ(run(broker_->submit(q, now())).error(), errc::invalid_argument);
+    EXPECT_EQ(run(broker_->get("not-an-id")).error(), errc::job_not_found);
+    EXPECT_EQ(run(broker_->get("0193a6b2-0000-7000-8000-000000000000")).error(), errc::job_not_found);
+}
+
+TEST_F(BrokerTest, ClaimRunsHigherPriorityFirstAndFifoWithin) {
+    auto low = submit_to("q", -10);
+    auto a = submit_to("q", 0);
+    clock_.advance(std::chrono::milliseconds{1});
+    auto b = submit_to("q", 0);
+    auto high = submit_to("q", 10);
+    auto c = submit_to("q", 0);  // same ms as b: id order keeps FIFO
+    std::vector<std::string> order;
+    for (int i = 0; i < 5; ++i) {
+        auto batch = claim("q");
+        ASSERT_EQ(batch.jobs.size(), 1u);
+        order.push_back(batch.jobs[0].id);
+    }
+    EXPECT_EQ(order, (std::vector<std::string>{high, a, b, c, low}));
+    EXPECT_TRUE(claim("q").jobs.empty());
+}
+
+TEST_F(BrokerTest, ClaimTakesABatchAndStartsEveryJob) {
+    std::set<std::string> ids;
+    for (int i = 0; i < 10; ++i) ids.insert(submit_to("q", 0, "{\"i\":" + std::to_string(i) + "}"));
+    auto batch = claim("q", 4);
+    ASSERT_EQ(batch.jobs.size(), 4u);
+    std::set<std::int64_t> tokens;
+    for (const auto& j : batch.jobs) {
+        EXPECT_TRUE(ids.count(j.id));
+        EXPECT_EQ(j.attempt, 1);
+        EXPECT_NE(j.payload.find("\"i\""), std::string::npos);
+        tokens.insert(j.token);
+        auto rec = get(j.id);
+        EXPECT_EQ(rec.status, job_status::in_progress);
+        EXPECT_EQ(rec.worker_id, "w1");
+        EXPECT_EQ(rec.started_at, now());
+    }
+    EXPECT_EQ(tokens.size(), 4u);
+    EXPECT_EQ(redis().zcard(key("q", "active")), 4);
+    EXPECT_EQ(redis().zcard(key("q", "queued")), 6);
+}
+
+TEST_F(BrokerTest, CompleteStoresTheResultAndLeavesActive) {
+    auto id = submit_to("q");
+    auto job = claim("q").jobs.at(0);
+    std::vector<completion> done{{job.id, job.token, R"({"ok":true})", std::chrono::seconds{60}}};
+    auto r = run(broker_->complete("q", done, now())).value();
+    ASSERT_TRUE(r.at(0).has_value());
+    auto rec = get(id);
+    EXPECT_EQ(rec.status, job_status::completed);
+    EXPECT_TRUE(rec.result_available);
+    EXPECT_EQ(rec.result_size_bytes, 11u);
+    EXPECT_EQ(rec.progress, 100);
+    EXPECT_EQ(run(broker_->get_result(id)).value().data, R"({"ok":true})");
+    EXPECT_EQ(redis().zcard(key("q", "active")), 0);
+    EXPECT_EQ(redis().cmd_int({"HLEN", key("q", "leases")}), 0);
+    EXPECT_GT(redis().cmd_int({"PTTL", key("q", "result:" + id)}), 50'000);
+}
+
+TEST_F(BrokerTest, LargeResultIsStoredCompressed) {
+    auto id = submit_to("q");
+    auto job = claim("q").jobs.at(0);
+    std::string big = "[" + std::string(20000, ' ') + "1]";
+    std::vector<completion> done{{job.id, job.token, big, std::chrono::seconds{60}}};
+    ASSERT_TRUE(run(broker_->complete("q", done, now())).value().at(0).has_value());
+    EXPECT_LT(redis().cmd_int({"STRLEN", key("q", "result:" + id)}), 1000);
+    EXPECT_EQ(run(broker_->get_result(id)).value().data, big);
+    EXPECT_EQ(get(id).result_size_bytes, big.size());
+}
+
+TEST_F(BrokerTest, ResultNotReadyThenExpired) {
+    auto id = submit_to("q");
+    EXPECT_EQ(run(broker_->get_result(id)).error(), errc::result_not_ready);
+    auto job = claim("q").jobs.at(0);
+    std::vector<completion> done{{job.id, job.token, "1", std::chrono::seconds{1}}};
+    run(broker_->complete("q", done, now())).value();
+    clock_.advance(std::chrono::seconds{2});
+    redis().cmd({"DEL", key("q", "result:" + id)});  // what the TTL does on the real clock
+    EXPECT_EQ(get(id).status, job_status::expired);
+    EXPECT_FALSE(get(id).result_available);
+    EXPECT_EQ(run(broker_->get_result(id)).error(), errc::result_expired);
+}
+
+TEST_F(BrokerTest, StaleTokenCannotComplete) {
+    auto id = submit_to("q");
+    auto first = claim("q", 1, std::chrono::milliseconds{1000}).jobs.at(0);
+    clock_.advance(std::chrono::seconds{2});
+    EXPECT_EQ(run(broker_->reclaim_expired("q", now())).value(), 1u);
+    auto second = claim("q").jobs.at(0);
+    EXPECT_EQ(second.id, id);
+    EXPECT_EQ(second.attempt, 2);
+    EXPECT_NE(second.token, first.token);
+    std::vector<completion> stale{{first.id, first.token, "\"old\"", std::chrono::seconds{60}}};
+    EXPECT_EQ(run(broker_->complete("q", stale, now())).value().at(0).error(), errc::lease_lost);
+    std::vector<failure> stale_fail{{first.id, first.token, "boom", true, {}}};
+    EXPECT_EQ(run(broker_->fail("q", stale_fail, now())).value().at(0), fail_outcome::lease_lost);
+    EXPECT_EQ(run(broker_->progress("q", {first.id, first.token}, 50, "", now())).error(), errc::lease_lost);
+    std::vector<completion> fresh{{second.id, second.token, "\"new\"", std::chrono::seconds{60}}};
+    EXPECT_TRUE(run(broker_->complete("q", fresh, now())).value().at(0).has_value());
+    EXPECT_EQ(run(broker_->get_result(id)).value().data, "\"new\"");
+}
+
+TEST_F(BrokerTest, WorkerThatStopsRenewingLosesTheJobToAnother) {
+    auto id = submit_to("q");
+    auto a = claim("q", 1, std::chrono::milliseconds{5000}).jobs.at(0);
+    clock_.advance(std::chrono::seconds{3});
+    std::vector<lease_ref> leases{{a.id, a.token}};
+    auto ext = run(broker_->extend_leases("q", leases, std::chrono::milliseconds{5000}, now())).value();
+    EXPECT_TRUE(ext.lost.empty());
+    clock_.advance(std::chrono::seconds{4});  // renewed: still within the lease
+    EXPECT_EQ(run(broker_->reclaim_expired("q", now())).value(), 0u);
+    clock_.advance(std::chrono::seconds{2});  // now past it
+    EXPECT_EQ(run(broker_->reclaim_expired("q", now())).value(), 1u);
+    EXPECT_EQ(get(id).status, job_status::queued);
+    auto b = claim("q").jobs.at(0);
+    EXPECT_EQ(b.id, id);
+    auto late = run(broker_->extend_leases("q", leases, std::chrono::milliseconds{5000}, now())).value();
+    EXPECT_EQ(late.lost, std::vector<std::string>{id});
+}
+
+TEST_F(BrokerTest, ReclaimFailsTheJobWhenNoRetriesAreLeft) {
+    job_spec s;
+    s.queue = "q";
+    s.max_retries = 0;
+    auto id = submit(s);
+    claim("q", 1, std::chrono::milliseconds{1000});
+    clock_.advance(std::chrono::seconds{2});
+    EXPECT_EQ(run(broker_->reclaim_expired("q", now())).value(), 1u);
+    auto rec = get(id);
+    EXPECT_EQ(rec.status, job_status::failed);
+    EXPECT_NE(rec.error_message.find("lease expired"), std::string::npos);
+}
+
+TEST_F(BrokerTest, DelayedJobWaitsUntilDue) {
+    job_spec s;
+    s.queue = "q";
+    s.run_at = now() + 5000;
+    auto id = submit(s);
+    EXPECT_EQ(get(id).status, job_status::scheduled);
+    EXPECT_EQ(get(id).scheduled_at, now() + 5000);
+    auto early = claim("q");
+    EXPECT_TRUE(early.jobs.empty());
+    EXPECT_EQ(early.next_due, now() + 5000);
+    clock_.advance(std::chrono::seconds{5});
+    auto batch = claim("q");
+    ASSERT_EQ(batch.jobs.size(), 1u);
+    EXPECT_EQ(batch.jobs[0].id, id);
+    EXPECT_EQ(get(id).status, job_status::in_progress);
+}
+
+TEST_F(BrokerTest, PromoterMovesDueJobsToQueued) {
+    job_spec s;
+    s.queue = "q";
+    s.run_at = now() + 1000;
+    auto id = submit(s);
+    EXPECT_EQ(run(broker_->promote_due("q", now())).value(), 0u);
+    clock_.advance(std::chrono::seconds{1});
+    EXPECT_EQ(run(broker_->promote_due("q", now())).value(), 1u);
+    EXPECT_EQ(get(id).status, job_status::queued);
+    EXPECT_EQ(redis().zcard(key("q", "scheduled")), 0);
+    EXPECT_EQ(redis().zcard(key("q", "queued")), 1);
+}
+
+TEST_F(BrokerTest, RetriesBackOffThenFailThenManualRetryRequeues) {
+    job_spec s;
+    s.queue = "q";
+    s.max_retries = 2;
+    auto id = submit(s);
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+        auto batch = claim("q");
+        ASSERT_EQ(batch.jobs.size(), 1u) << attempt;
+        EXPECT_EQ(batch.jobs[0].attempt, attempt);
+        std::vector<failure> f{{id, batch.jobs[0].token, "boom " + std::to_string(attempt), true,
+                                std::chrono::milliseconds{100 * attempt}}};
+        auto out = run(broker_->fail("q", f, now())).value();
+        if (attempt < 3) {
+            EXPECT_EQ(out.at(0), fail_outcome::retrying);
+            auto rec = get(id);
+            EXPECT_EQ(rec.status, job_status::scheduled);
+            EXPECT_EQ(rec.scheduled_at, now() + 100 * attempt);
+            EXPECT_TRUE(claim("q").jobs.empty());  // still backing off
+            clock_.advance(std::chrono::milliseconds{100 * attempt});
+        } else {
+            EXPECT_EQ(out.at(0), fail_outcome::failed);
+        }
+    }
+    auto rec = get(id);
+    EXPECT_EQ(rec.status, job_status::failed);
+    EXPECT_EQ(rec.error_message, "boom 3");
+    EXPECT_EQ(redis().zcard(key("q", "failed")), 1);
+    ASSERT_TRUE(run(broker_->retry(id, now())).has_value());
+    rec = get(id);
+    EXPECT_EQ(rec.status, job_status::queued);
+    EXPECT_EQ(rec.attempts, 0);
+    EXPECT_EQ(redis().zcard(key("q", "failed")), 0);
+    EXPECT_EQ(claim("q").jobs.at(0).attempt, 1);
+    EXPECT_EQ(run(broker_->retry(id, now())).error(), errc::invalid_state);
+}
+
+TEST_F(BrokerTest, InvalidInputFailsWithoutRetry) {
+    auto id = submit_to("q");
+    auto job = claim("q").jobs.at(0);
+    std::vector<failure> f{{id, job.token, "bad input", false, {}}};
+    EXPECT_EQ(run(broker_->fail("q", f, now())).value().at(0), fail_outcome::failed);
+    EXPECT_EQ(get(id).status, job_status::failed);
+}
+
+TEST_F(BrokerTest, UniqueKeyDedupesWhileLive) {
+    job_spec s;
+    s.queue = "q";
+    s.unique_key = "report-42";
+    auto first = run(broker_->submit(s, now())).value();
+    auto second = run(broker_->submit(s, now())).value();
+    EXPECT_FALSE(first.duplicate);
+    EXPECT_TRUE(second.duplicate);
+    EXPECT_EQ(second.id, first.id);
+    EXPECT_EQ(redis().zcard(key("q", "queued")), 1);
+    auto job = claim("q").jobs.at(0);
+    std::vector<completion> done{{job.id, job.token, "1", std::chrono::seconds{60}}};
+    run(broker_->complete("q", done, now())).value();
+    auto third = run(broker_->submit(s, now())).value();
+    EXPECT_FALSE(third.duplicate);
+    EXPECT_NE(third.id, first.id);
+}
+
+TEST_F(BrokerTest, CancelQueuedRemovesItAtOnce) {
+    auto id = submit_to("q");
+    EXPECT_EQ(run(broker_->cancel(id, now())).value(), job_status::cancelled);
+    EXPECT_EQ(get(id).status, job_status::cancelled);
+    EXPECT_EQ(redis().zcard(key("q", "queued")), 0);
+    EXPECT_TRUE(claim("q").jobs.empty());
+    EXPECT_EQ(run(broker_->cancel(id, now())).error(), errc::invalid_state);
+}
+
+TEST_F(BrokerTest, CancelRunningFlagsAndSignalsTheWorker) {
+    auto id = submit_to("q");
+    auto job = claim("q").jobs.at(0);
+    EXPECT_EQ(run(broker_->cancel(id, now())).value(), job_status::in_progress);
+    EXPECT_TRUE(get(id).cancel_requested);
+    std::vector<lease_ref> leases{{job.id, job.token}};
+    auto ext = run(broker_->extend_leases("q", leases, default_lease, now())).value();
+    EXPECT_EQ(ext.cancelled, std::vector<std::string>{id});
+    // The worker stops the handler and reports the attempt; the job ends cancelled.
+    std::vector<failure> f{{id, job.token, "cancelled", true, {}}};
+    run(broker_->fail("q", f, now())).value();
+    EXPECT_EQ(get(id).status, job_status::cancelled);
+    EXPECT_EQ(redis().zcard(key("q", "active")), 0);
+    EXPECT_EQ(redis().zcard(key("q", "cancelled")), 1);
+}
+
+TEST_F(BrokerTest, RemoveDeletesEverything) {
+    auto id = submit_to("q");
+    auto job = claim("q").jobs.at(0);
+    std::vector<completion> done{{job.id, job.token, "1", std::chrono::seconds{60}}};
+    run(broker_->complete("q", done, now())).value();
+    ASSERT_TRUE(run(broker_->remove(id, now())).has_value());
+    EXPECT_EQ(run(broker_->get(id)).error(), errc::job_not_found);
+    EXPECT_FALSE(redis().exists(key("q", "job:" + id)));
+    EXPECT_FALSE(redis().exists(key("q", "events:" + id)));
+    EXPECT_FALSE(redis().exists(key("q", "result:" + id)));
+    EXPECT_EQ(redis().zcard(key("q", "all")), 0);
+    EXPECT_EQ(run(broker_->remove(id, now())).error(), errc::job_not_found);
+}
+
+TEST_F(BrokerTest, ReleaseHandsJobsBackWithoutCountingTheAttempt) {
+    auto id = submit_to("q");
+    auto job = claim("q").jobs.at(0);
+    std::vector<lease_ref> leases{{job.id, job.token}};
+    ASSERT_TRUE(run(broker_->release("q", leases, now())).has_value());
+    auto rec = get(id);
+    EXPECT_EQ(rec.status, job_status::queued);
+    EXPECT_EQ(rec.attempts, 0);
+    EXPECT_EQ(claim("q").jobs.at(0).attempt, 1);
+}
+
+TEST_F(BrokerTest, PausedQueueClaimsNothingUntilResumed) {
+    submit_to("q");
+    ASSERT_TRUE(run(broker_->pause("q")).has_value());
+    auto batch = claim("q");
+    EXPECT_TRUE(batch.paused);
+    EXPECT_TRUE(batch.jobs.empty());
+    auto qs = run(broker_->queues()).value();
+    ASSERT_EQ(qs.size(), 1u);
+    EXPECT_TRUE(qs[0].paused);
+    ASSERT_TRUE(run(broker_->resume("q")).has_value());
+    EXPECT_EQ(claim("q").jobs.size(), 1u);
+}
+
+TEST_F(BrokerTest, ProgressAndValidatingAreRecorded) {
+    auto id = submit_to("q");
+    claim_request req;
+    req.queue = "q";
+    req.worker_id = "w1";
+    req.validating = true;
+    auto job = run(broker_->claim(req, now())).value().jobs.at(0);
+    EXPECT_EQ(get(id).status, job_status::validating);
+    ASSERT_TRUE(run(broker_->mark_running("q", {job.id, job.token}, now())).has_value());
+    EXPECT_EQ(get(id).status, job_status::in_progress);
+    ASSERT_TRUE(run(broker_->progress("q", {job.id, job.token}, 150, "half \"done\"", now())).has_value());
+    auto rec = get(id);
+    EXPECT_EQ(rec.progress, 100);  // clamped
+    EXPECT_EQ(rec.progress_message, "half \"done\"");
+    auto events = run(broker_->events(id, "0", 100)).value();
+    ASSERT_EQ(events.size(), 4u);  // queued, validating, in_progress, progress
+    EXPECT_EQ(events[3].type, "progress");
+    auto after = run(broker_->events(id, events[1].id, 100)).value();
+    EXPECT_EQ(after.size(), 2u);
+}
+
+TEST_F(BrokerTest, QueueStatsCountEveryState) {
+    for (int i = 0; i < 3; ++i) submit_to("q");
+    job_spec later;
+    later.queue = "q";
+    later.run_at = now() + 60'000;
+    submit(later);
+    auto job = claim("q").jobs.at(0);
+    std::vector<completion> done{{job.id, job.token, "1", std::chrono::seconds{60}}};
+    run(broker_->complete("q", done, now())).value();
+    claim("q");
+    auto qs = run(broker_->queues()).value();
+    ASSERT_EQ(qs.size(), 1u);
+    EXPECT_EQ(qs[0].queued, 1);
+    EXPECT_EQ(qs[0].scheduled, 1);
+    EXPECT_EQ(qs[0].active, 1);
+    EXPECT_EQ(qs[0].completed, 1);
+    EXPECT_EQ(qs[0].submitted_total, 4);
+    EXPECT_EQ(qs[0].completed_total, 1);
+}
+
+TEST_F(BrokerTest, ListPagesNewestFirstAcrossQueues) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 7; ++i) {
+        ids.push_back(submit_to(i % 2 ? "a" : "b"));
+        clock_.advance(std::chrono::milliseconds{1});
+    }
+    std::vector<std::string> seen;
+    list_query q;
+    q.limit = 3;
+    for (int page = 0; page < 5; ++page) {
+        auto p = run(broker_->list(q)).value();
+        for (const auto& j : p.jobs) seen.push_back(j.id);
+        if (p.next_cursor.empty()) break;
+        q.cursor = p.next_cursor;
+    }
+    std::vector<std::string> expected(ids.rbegin(), ids.rend());
+    EXPECT_EQ(seen, expected);
+    list_query only_a;
+    only_a.queue = "a";
+    EXPECT_EQ(run(broker_->list(only_a)).value().jobs.size(), 3u);
+    list_query bad;
+    bad.cursor = "garbage";
+    EXPECT_EQ(run(broker_->list(bad)).error(), errc::invalid_argument);
+}
+
+TEST_F(BrokerTest, ListFiltersByStatusAndTenant) {
+    job_spec s;
+    s.queue = "q";
+    s.tenant = "t1";
+    auto a = submit(s);
+    s.tenant = "t2";
+    submit(s);
+    auto job = claim("q").jobs.at(0);  // a: the older one
+    EXPECT_EQ(job.id, a);
+    list_query running;
+    running.status = job_status::in_progress;
+    auto page = run(broker_->list(running)).value();
+    ASSERT_EQ(page.jobs.size(), 1u);
+    EXPECT_EQ(page.jobs[0].id, a);
+    list_query t2;
+    t2.tenant = "t2";
+    page = run(broker_->list(t2)).value();
+    ASSERT_EQ(page.jobs.size(), 1u);
+    EXPECT_EQ(page.jobs[0].tenant, "t2");
+}
+
+TEST_F(BrokerTest, TrimDeletesRecordsPastRetention) {
+    auto id = submit_to("q");
+    auto job = claim("q").jobs.at(0);
+    std::vector<completion> done{{job.id, job.token, "1", std::chrono::seconds{60}}};
+    run(broker_->complete("q", done, now())).value();
+    EXPECT_EQ(run(broker_->trim("q", now())).value(), 0u);
+    clock_.advance(broker_->options().retention + std::chrono::seconds{1});
+    EXPECT_EQ(run(broker_->trim("q", now())).value(), 1u);
+    EXPECT_EQ(run(broker_->get(id)).error(), errc::job_not_found);
+    EXPECT_FALSE(redis().exists(key("q", "job:" + id)));
+}
+
+TEST_F(BrokerTest, WaitForWorkWakesOnSubmitAndTimesOut) {
+    auto idle = run(broker_->wait_for_work(*blocking_, "q", std::chrono::milliseconds{100}));
+    ASSERT_TRUE(idle.has_value());
+    EXPECT_FALSE(*idle);
+    submit_to("q");
+    auto woken = run(broker_->wait_for_work(*blocking_, "q", std::chrono::milliseconds{2000}));
+    ASSERT_TRUE(woken.has_value());
+    EXPECT_TRUE(*woken);
+}
+
+TEST_F(BrokerTest, WorkersRegisterAndDisappearWhenTheirRecordExpires) {
+    worker_info w;
+    w.id = "host-1";
+    w.host = "host";
+    w.pid = 1;
+    w.queues = {"a", "b"};
+    w.concurrency = 4;
+    w.last_heartbeat = now();
+    w.running = {"j1"};
+    ASSERT_TRUE(run(broker_->register_worker(w, std::chrono::seconds{10})).has_value());
+    auto ws = run(broker_->workers()).value();
+    ASSERT_EQ(ws.size(), 1u);
+    EXPECT_EQ(ws[0].queues, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(ws[0].running, std::vector<std::string>{"j1"});
+    redis().cmd({"DEL", "spool:worker:host-1"});  // what the record's TTL does
+    EXPECT_TRUE(run(broker_->workers()).value().empty());
+    EXPECT_EQ(redis().zcard("spool:workers"), 0);
+}

@@ -1,0 +1,156 @@
+// src/store/codec.cpp
+#include "store/codec.hpp"
+
+#include <spool/error.hpp>
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/parser.hpp>
+
+#include <zstd.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace spool::store::codec {
+
+namespace {
+
+long long to_ll(std::string_view s) {
+    long long v = 0;
+    std::from_chars(s.data(), s.data() + s.size(), v);
+    return v;
+}
+
+constexpr unsigned char zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+
+// A validating parser that builds nothing (is_json must not allocate a DOM).
+struct null_handler {
+    constexpr static std::size_t max_object_size = std::size_t(-1);
+    constexpr static std::size_t max_array_size = std::size_t(-1);
+    constexpr static std::size_t max_key_size = std::size_t(-1);
+    constexpr static std::size_t max_string_size = std::size_t(-1);
+    bool on_document_begin(boost::system::error_code&) { return true; }
+    bool on_document_end(boost::system::error_code&) { return true; }
+    bool on_object_begin(boost::system::error_code&) { return true; }
+    bool on_object_end(std::size_t, boost::system::error_code&) { return true; }
+    bool on_array_begin(boost::system::error_code&) { return true; }
+    bool on_array_end(std::size_t, boost::system::error_code&) { return true; }
+    bool on_key_part(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+    bool on_key(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+    bool on_string_part(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+    bool on_string(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+    bool on_number_part(std::string_view, boost::system::error_code&) { return true; }
+    bool on_int64(std::int64_t, std::string_view, boost::system::error_code&) { return true; }
+    bool on_uint64(std::uint64_t, std::string_view, boost::system::error_code&) { return true; }
+    bool on_double(double, std::string_view, boost::system::error_code&) { return true; }
+    bool on_bool(bool, boost::system::error_code&) { return true; }
+    bool on_null(boost::system::error_code&) { return true; }
+    bool on_comment_part(std::string_view, boost::system::error_code&) { return true; }
+    bool on_comment(std::string_view, boost::system::error_code&) { return true; }
+};
+
+}  // namespace
+
+bool is_json(std::string_view text) noexcept {
+    boost::json::parse_options opts;
+    opts.max_depth = 64;
+    boost::json::basic_parser<null_handler> p{opts};
+    boost::system::error_code ec;
+    auto n = p.write_some(false, text.data(), text.size(), ec);
+    return !ec && n == text.size() && p.done();
+}
+
+result<job_record> decode_job(const redis::reply& fields, millis now) {
+    if (!fields.is_array()) return errc::bad_reply;
+    if (fields.elements.empty()) return errc::job_not_found;
+    job_record j;
+    millis result_expires_at = 0;
+    const auto& e = fields.elements;
+    for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
+        std::string_view k = e[i].str;
+        const std::string& v = e[i + 1].str;
+        switch (k.empty() ? '\0' : k.front()) {
+            case 'a':
+                if (k == "attempts") j.attempts = static_cast<int>(to_ll(v));
+                break;
+            case 'c':
+                if (k == "created_at") j.created_at = to_ll(v);
+                else if (k == "completed_at") j.completed_at = to_ll(v);
+                else if (k == "cancel_requested") j.cancel_requested = v == "1";
+                break;
+            case 'e':
+                if (k == "error_message") j.error_message = v;
+                break;
+            case 'i':
+                if (k == "id") j.id = v;
+                break;
+            case 'm':
+                if (k == "max_retries") j.max_retries = static_cast<int>(to_ll(v));
+                break;
+            case 'p':
+                if (k == "payload") j.payload = v;
+                else if (k == "priority") j.priority = static_cast<int>(to_ll(v));
+                else if (k == "progress") j.progress = static_cast<int>(to_ll(v));
+                else if (k == "progress_message") j.progress_message = v;
+                break;
+            case 'q':
+                if (k == "queue") j.queue = v;
+                break;
+            case 'r':
+                if (k == "result_size") j.result_size_bytes = static_cast<std::size_t>(to_ll(v));
+                else if (k == "result_expires_at") result_expires_at = to_ll(v);
+                break;
+            case 's':
+                if (k == "status") {
+                    auto s = parse_job_status(v);
+                    if (!s) return errc::bad_reply;
+                    j.status = *s;
+                } else if (k == "scheduled_at") {
+                    j.scheduled_at = to_ll(v);
+                } else if (k == "started_at") {
+                    j.started_at = to_ll(v);
+                }
+                break;
+            case 't':
+                if (k == "tenant") j.tenant = v;
+                else if (k == "timeout") j.timeout = std::chrono::seconds{to_ll(v)};
+                else if (k == "ttl") j.ttl = std::chrono::seconds{to_ll(v)};
+                break;
+            case 'u':
+                if (k == "unique_key") j.unique_key = v;
+                break;
+            case 'w':
+                if (k == "worker_id") j.worker_id = v;
+                break;
+            default: break;
+        }
+    }
+    if (j.status == job_status::completed) {
+        if (result_expires_at != 0 && result_expires_at <= now) j.status = job_status::expired;
+        else j.result_available = true;
+    }
+    return j;
+}
+
+std::string encode_result(std::string_view json, std::size_t threshold) {
+    if (json.size() <= threshold) return std::string{json};
+    std::string out(ZSTD_compressBound(json.size()), '\0');
+    auto n = ZSTD_compress(out.data(), out.size(), json.data(), json.size(), 3);
+    if (ZSTD_isError(n) || n >= json.size()) return std::string{json};
+    out.resize(n);
+    return out;
+}
+
+result<std::string> decode_result(std::string_view stored) {
+    if (stored.size() < 4 || std::memcmp(stored.data(), zstd_magic, 4) != 0) return std::string{stored};
+    auto size = ZSTD_getFrameContentSize(stored.data(), stored.size());
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ULL << 31))
+        return errc::bad_reply;
+    std::string out(size, '\0');
+    auto n = ZSTD_decompress(out.data(), out.size(), stored.data(), stored.size());
+    if (ZSTD_isError(n)) return errc::bad_reply;
+    out.resize(n);
+    return out;
+}
+
+}  // namespace spool::store::codec

@@ -1,0 +1,116 @@
+// src/store/codec_test.cpp
+#include "store/codec.hpp"
+#include "store/keys.hpp"
+
+#include <spool/error.hpp>
+
+#include <gtest/gtest.h>
+
+using namespace spool;
+using namespace spool::store;
+
+namespace {
+
+redis::reply fields(std::initializer_list<std::pair<const char*, const char*>> kv) {
+    redis::reply r;
+    r.type = redis::reply::kind::array;
+    for (auto [k, v] : kv) {
+        r.elements.push_back(redis::reply::make_string(k));
+        r.elements.push_back(redis::reply::make_string(v));
+    }
+    return r;
+}
+
+}  // namespace
+
+TEST(Codec, DecodesEveryField) {
+    auto j = codec::decode_job(fields({{"id", "abc"},
+                                       {"queue", "solve"},
+                                       {"status", "in_progress"},
+                                       {"priority", "-10"},
+                                       {"attempts", "2"},
+                                       {"max_retries", "5"},
+                                       {"timeout", "60"},
+                                       {"ttl", "120"},
+                                       {"created_at", "1000"},
+                                       {"started_at", "2000"},
+                                       {"progress", "40"},
+                                       {"progress_message", "step 4"},
+                                       {"worker_id", "w1"},
+                                       {"tenant", "acme"},
+                                       {"payload", "{\"a\":1}"}}),
+                               5000);
+    ASSERT_TRUE(j.has_value());
+    EXPECT_EQ(j->queue, "solve");
+    EXPECT_EQ(j->status, job_status::in_progress);
+    EXPECT_EQ(j->priority, -10);
+    EXPECT_EQ(j->attempts, 2);
+    EXPECT_EQ(j->max_retries, 5);
+    EXPECT_EQ(j->timeout.count(), 60);
+    EXPECT_EQ(j->ttl.count(), 120);
+    EXPECT_EQ(j->started_at, 2000);
+    EXPECT_EQ(j->progress, 40);
+    EXPECT_EQ(j->progress_message, "step 4");
+    EXPECT_EQ(j->tenant, "acme");
+    EXPECT_EQ(j->payload, "{\"a\":1}");
+    EXPECT_FALSE(j->result_available);
+}
+
+TEST(Codec, CompletedBecomesExpiredAfterResultTtl) {
+    auto live = codec::decode_job(fields({{"status", "completed"}, {"result_expires_at", "5000"}}), 4999);
+    ASSERT_TRUE(live.has_value());
+    EXPECT_EQ(live->status, job_status::completed);
+    EXPECT_TRUE(live->result_available);
+    auto gone = codec::decode_job(fields({{"status", "completed"}, {"result_expires_at", "5000"}}), 5000);
+    EXPECT_EQ(gone->status, job_status::expired);
+    EXPECT_FALSE(gone->result_available);
+}
+
+TEST(Codec, EmptyHashIsNotFoundAndBadStatusIsBadReply) {
+    redis::reply empty;
+    empty.type = redis::reply::kind::array;
+    EXPECT_EQ(codec::decode_job(empty, 0).error(), errc::job_not_found);
+    EXPECT_EQ(codec::decode_job(fields({{"status", "bogus"}}), 0).error(), errc::bad_reply);
+}
+
+TEST(Codec, LargeResultsAreCompressedAndRoundTrip) {
+    std::string json = "[";
+    for (int i = 0; i < 2000; ++i) json += "{\"shift\":\"morning\",\"employee\":" + std::to_string(i % 7) + "},";
+    json.back() = ']';
+    auto stored = codec::encode_result(json, 1024);
+    EXPECT_LT(stored.size(), json.size() / 4);
+    EXPECT_EQ(codec::decode_result(stored).value(), json);
+    auto small = codec::encode_result("{\"ok\":true}", 1024);
+    EXPECT_EQ(small, "{\"ok\":true}");
+    EXPECT_EQ(codec::decode_result(small).value(), "{\"ok\":true}");
+}
+
+TEST(Codec, CorruptFrameIsAnError) {
+    std::string bad = "\x28\xb5\x2f\xfd garbage";
+    EXPECT_FALSE(codec::decode_result(bad).has_value());
+}
+
+TEST(Codec, ValidatesJson) {
+    EXPECT_TRUE(codec::is_json("{}"));
+    EXPECT_TRUE(codec::is_json("[1,2,{\"a\":null}]"));
+    EXPECT_TRUE(codec::is_json("42"));
+    EXPECT_FALSE(codec::is_json("{"));
+    EXPECT_FALSE(codec::is_json("{} trailing"));
+    EXPECT_FALSE(codec::is_json(""));
+    EXPECT_FALSE(codec::is_json(std::string(100, '[') + std::string(100, ']')));  // depth limit
+}
+
+TEST(Keys, ShareTheQueueHashTag) {
+    keys k{"spool"};
+    EXPECT_EQ(k.queued("solve"), "spool:{q:solve}:queued");
+    EXPECT_EQ(k.job("solve", "id1"), "spool:{q:solve}:job:id1");
+    EXPECT_EQ(k.events("solve", "id1"), "spool:{q:solve}:events:id1");
+}
+
+TEST(Keys, ScoresOrderByPriorityThenTime) {
+    EXPECT_LT(queued_score(10, 2'000'000'000'000), queued_score(0, 1'800'000'000'000));
+    EXPECT_LT(queued_score(0, 1'800'000'000'000), queued_score(0, 1'800'000'000'001));
+    EXPECT_LT(queued_score(max_priority, 1'800'000'000'000), queued_score(min_priority, 1'704'067'200'000));
+    // Exact as a double: the biggest score stays under 2^53.
+    EXPECT_LT(queued_score(min_priority, score_epoch_ms + (1LL << 42) - 1), 1LL << 53);
+}

@@ -1,0 +1,554 @@
+// src/store/scripts.cpp
+// The Lua scripts. Each one is a single atomic step of the job state machine
+// (docs/keys.md) and declares every key it touches in KEYS. Per-job fields are
+// passed in fixed strides so one call can carry a batch of jobs of one queue.
+//
+// Common ARGV tail used by scripts that emit events: now (ms), the updates
+// channel, the events stream cap and the queue name.
+#include "store/scripts.hpp"
+
+#include <string>
+
+namespace spool::store::scripts {
+
+namespace {
+
+// Shared helpers, prepended to every script.
+constexpr const char* prelude = R"lua(
+local function qscore(priority, t)
+  return string.format('%.0f', (1000 - tonumber(priority)) * 4398046511104 + (tonumber(t) - 1704067200000))
+end
+-- Appends a status/progress event to the job's stream and publishes it on the
+-- updates channel. `extra` is a JSON fragment starting with ',' (or '').
+local function emit(events_key, maxlen, channel, kind, id, queue, status, now, extra)
+  local data = '{"status":"' .. status .. '","ts":' .. now .. extra .. '}'
+  local etype = 'status'
+  if kind == 'job_progress' then etype = 'progress' end
+  local sid = redis.call('XADD', events_key, 'MAXLEN', '~', maxlen, '*', 'type', etype, 'data', data)
+  redis.call('PUBLISH', channel, '{"type":"' .. kind .. '","job_id":"' .. id .. '","queue":' .. cjson.encode(queue) ..
+    ',"status":"' .. status .. '","ts":' .. now .. ',"stream_id":"' .. sid .. '"' .. extra .. '}')
+  return sid
+end
+local function drop_unique(unique_key, job_key, id)
+  local uk = redis.call('HGET', job_key, 'unique_key')
+  if uk and uk ~= '' and redis.call('HGET', unique_key, uk) == id then
+    redis.call('HDEL', unique_key, uk)
+  end
+end
+)lua";
+
+redis::script make(const char* body) { return redis::script{std::string{prelude} + body}; }
+
+}  // namespace
+
+const redis::script& submit() {
+    static const redis::script s = make(R"lua(
+-- submit: new jobs -> queued, or scheduled when run_at is in the future; dedupe on unique_key.
+-- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] all  KEYS[4] marker  KEYS[5] meta  KEYS[6] unique
+--   per job i (0-based): KEYS[7+2i] job:<id>  KEYS[8+2i] events:<id>
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue
+--   per job, 10 fields from ARGV[5+10i]: id, priority, max_retries, timeout_s, ttl_s, run_at,
+--   unique_key, tenant, payload, queued score
+-- returns per job, flattened: id, status, duplicate (0|1)
+local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out = {}
+local n = (#KEYS - 6) / 2
+local added = 0
+for i = 0, n - 1 do
+  local a = 5 + 10 * i
+  local id, uk = ARGV[a], ARGV[a + 6]
+  local existing = false
+  if uk ~= '' then existing = redis.call('HGET', KEYS[6], uk) end
+  if existing then
+    out[#out + 1] = existing; out[#out + 1] = ''; out[#out + 1] = 1
+  else
+    local job_key, run_at = KEYS[7 + 2 * i], tonumber(ARGV[a + 5])
+    local status = 'queued'
+    if run_at > tonumber(now) then status = 'scheduled' end
+    redis.call('HSET', job_key, 'id', id, 'queue', queue, 'status', status, 'priority', ARGV[a + 1],
+      'attempts', 0, 'max_retries', ARGV[a + 2], 'timeout', ARGV[a + 3], 'ttl', ARGV[a + 4],
+      'created_at', now, 'scheduled_at', (status == 'scheduled') and run_at or 0, 'payload', ARGV[a + 8],
+      'progress', 0)
+    if ARGV[a + 7] ~= '' then redis.call('HSET', job_key, 'tenant', ARGV[a + 7]) end
+    if uk ~= '' then
+      redis.call('HSET', job_key, 'unique_key', uk)
+      redis.call('HSET', KEYS[6], uk, id)
+    end
+    if status == 'scheduled' then
+      redis.call('ZADD', KEYS[2], run_at, id)
+    else
+      redis.call('ZADD', KEYS[1], ARGV[a + 9], id)
+    end
+    redis.call('ZADD', KEYS[3], 0, id)
+    emit(KEYS[8 + 2 * i], maxlen, channel, 'job_created', id, queue, status, now, '')
+    added = added + 1
+    out[#out + 1] = id; out[#out + 1] = status; out[#out + 1] = 0
+  end
+end
+if added > 0 then
+  redis.call('HINCRBY', KEYS[5], 'submitted', added)
+  redis.call('ZADD', KEYS[4], 0, 'w')
+end
+return out
+)lua");
+    return s;
+}
+
+const redis::script& claim() {
+    static const redis::script s = make(R"lua(
+-- claim: takes up to N ready jobs (due scheduled ones first, then queued by priority
+-- and age) and leases them: each gets a fencing token and a lease deadline in
+-- `active`. Touches queue-level keys only; `start` then updates the job records.
+-- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] leases  KEYS[5] meta  KEYS[6] marker
+-- ARGV[1] now  ARGV[2] lease ms  ARGV[3] max jobs
+-- returns {-1} when paused, else {next_due_ms_or_0, id1, token1, id2, token2, ...}
+if redis.call('HGET', KEYS[5], 'paused') == '1' then return {-1} end
+local now, max = tonumber(ARGV[1]), tonumber(ARGV[3])
+local ids = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, max)
+for _, id in ipairs(due) do ids[#ids + 1] = id end
+if #due > 0 then redis.call('ZREM', KEYS[2], unpack(due)) end
+if #ids < max then
+  local popped = redis.call('ZPOPMIN', KEYS[1], max - #ids)
+  for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+end
+local next_due = 0
+local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if first[2] then next_due = first[2] end
+local out = {next_due}
+if #ids == 0 then return out end
+local last = redis.call('HINCRBY', KEYS[5], 'fence', #ids)
+local deadline = now + tonumber(ARGV[2])
+local zargs, hargs = {}, {}
+for i, id in ipairs(ids) do
+  local token = last - #ids + i
+  zargs[#zargs + 1] = deadline; zargs[#zargs + 1] = id
+  hargs[#hargs + 1] = id; hargs[#hargs + 1] = token
+  out[#out + 1] = id; out[#out + 1] = token
+end
+redis.call('ZADD', KEYS[3], unpack(zargs))
+redis.call('HSET', KEYS[4], unpack(hargs))
+-- More work waits: keep the marker so the next idle worker wakes too.
+if redis.call('ZCARD', KEYS[1]) > 0 then redis.call('ZADD', KEYS[6], 0, 'w') end
+return out
+)lua");
+    return s;
+}
+
+const redis::script& start() {
+    static const redis::script s = make(R"lua(
+-- start: claimed jobs -> in_progress (or validating); counts the attempt.
+-- KEYS[1] active  KEYS[2] leases; per job i: KEYS[3+2i] job  KEYS[4+2i] events
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] worker id  ARGV[6] status
+--   per job from ARGV[7+2i]: id, token
+-- returns per job: {payload, attempts, max_retries, timeout_s, ttl_s, created_at} or 0 when the
+-- lease is gone or the job was deleted meanwhile
+local now, channel, maxlen, queue, worker, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local out = {}
+local n = (#KEYS - 2) / 2
+for i = 0, n - 1 do
+  local id, token = ARGV[7 + 2 * i], ARGV[8 + 2 * i]
+  local job_key = KEYS[3 + 2 * i]
+  if redis.call('HGET', KEYS[2], id) ~= token then
+    out[#out + 1] = 0
+  elseif redis.call('EXISTS', job_key) == 0 then
+    redis.call('ZREM', KEYS[1], id); redis.call('HDEL', KEYS[2], id)
+    out[#out + 1] = 0
+  else
+    local attempts = redis.call('HINCRBY', job_key, 'attempts', 1)
+    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'token', token)
+    local f = redis.call('HMGET', job_key, 'payload', 'max_retries', 'timeout', 'ttl', 'created_at')
+    emit(KEYS[4 + 2 * i], maxlen, channel, 'job_started', id, queue, status, now,
+      ',"attempt":' .. attempts .. ',"worker_id":' .. cjson.encode(worker))
+    out[#out + 1] = {f[1], attempts, f[2], f[3], f[4], f[5]}
+  end
+end
+return out
+)lua");
+    return s;
+}
+
+const redis::script& complete() {
+    static const redis::script s = make(R"lua(
+-- complete: in_progress -> completed (fenced); the result is stored with its TTL.
+-- KEYS[1] active  KEYS[2] leases  KEYS[3] completed  KEYS[4] meta  KEYS[5] unique  KEYS[6] cancels
+--   per job i: KEYS[7+3i] job  KEYS[8+3i] result  KEYS[9+3i] events
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue
+--   per job from ARGV[5+5i]: id, token, stored result, ttl ms, result size (uncompressed bytes)
+-- returns per job 1, or 0 when the token no longer matches (a newer attempt owns the job)
+local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out = {}
+local done = 0
+local n = (#KEYS - 6) / 3
+for i = 0, n - 1 do
+  local a = 5 + 5 * i
+  local id, token = ARGV[a], ARGV[a + 1]
+  if redis.call('HGET', KEYS[2], id) ~= token then
+    out[#out + 1] = 0
+  else
+    local job_key = KEYS[7 + 3 * i]
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('SREM', KEYS[6], id)
+    local ttl = tonumber(ARGV[a + 3])
+    redis.call('SET', KEYS[8 + 3 * i], ARGV[a + 2], 'PX', ttl)
+    local f = redis.call('HMGET', job_key, 'created_at', 'started_at', 'unique_key')
+    redis.call('HSET', job_key, 'status', 'completed', 'completed_at', now, 'progress', 100,
+      'result_size', ARGV[a + 4], 'result_expires_at', tonumber(now) + ttl)
+    redis.call('ZADD', KEYS[3], now, id)
+    if f[3] and f[3] ~= '' and redis.call('HGET', KEYS[5], f[3]) == id then redis.call('HDEL', KEYS[5], f[3]) end
+    local started = tonumber(f[2]) or tonumber(now)
+    local created = tonumber(f[1]) or started
+    emit(KEYS[9 + 3 * i], maxlen, channel, 'job_completed', id, queue, 'completed', now,
+      ',"duration_ms":' .. (tonumber(now) - started) .. ',"wait_ms":' .. (started - created))
+    done = done + 1
+    out[#out + 1] = 1
+  end
+end
+if done > 0 then redis.call('HINCRBY', KEYS[4], 'completed', done) end
+return out
+)lua");
+    return s;
+}
+
+const redis::script& fail() {
+    static const redis::script s = make(R"lua(
+-- fail: in_progress -> scheduled (retry after backoff) or failed (retries exhausted or
+-- not retryable), or cancelled when a cancel was requested. Fenced.
+-- KEYS[1] active  KEYS[2] leases  KEYS[3] scheduled  KEYS[4] failed  KEYS[5] meta  KEYS[6] unique
+-- KEYS[7] marker  KEYS[8] cancels  KEYS[9] cancelled; per job i: KEYS[10+2i] job  KEYS[11+2i] events
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue
+--   per job from ARGV[5+5i]: id, token, error message, retryable (1|0), backoff ms
+-- returns per job: 1 retrying, 2 failed, 3 cancelled, 0 lease lost
+local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out = {}
+local n = (#KEYS - 9) / 2
+for i = 0, n - 1 do
+  local a = 5 + 5 * i
+  local id, token, err = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  if redis.call('HGET', KEYS[2], id) ~= token then
+    out[#out + 1] = 0
+  else
+    local job_key, ev = KEYS[10 + 2 * i], KEYS[11 + 2 * i]
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'created_at', 'started_at')
+    local attempts, max_retries = tonumber(f[1]) or 1, tonumber(f[2]) or 0
+    local started = tonumber(f[4]) or tonumber(now)
+    local timing = ',"duration_ms":' .. (tonumber(now) - started) .. ',"wait_ms":' .. (started - (tonumber(f[3]) or started))
+    if redis.call('SREM', KEYS[8], id) == 1 then
+      redis.call('HSET', job_key, 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
+      redis.call('ZADD', KEYS[9], now, id)
+      drop_unique(KEYS[6], job_key, id)
+      redis.call('HINCRBY', KEYS[5], 'cancelled', 1)
+      emit(ev, maxlen, channel, 'job_cancelled', id, queue, 'cancelled', now, '')
+      out[#out + 1] = 3
+    elseif ARGV[a + 3] == '1' and attempts <= max_retries then
+      local due = tonumber(now) + tonumber(ARGV[a + 4])
+      redis.call('HSET', job_key, 'status', 'scheduled', 'scheduled_at', due, 'error_message', err)
+      redis.call('ZADD', KEYS[3], due, id)
+      redis.call('ZADD', KEYS[7], 0, 'w')
+      redis.call('HINCRBY', KEYS[5], 'retried', 1)
+      emit(ev, maxlen, channel, 'job_retrying', id, queue, 'scheduled', now,
+        ',"error":' .. cjson.encode(err) .. ',"attempt":' .. attempts .. ',"scheduled_at":' .. due)
+      out[#out + 1] = 1
+    else
+      redis.call('HSET', job_key, 'status', 'failed', 'completed_at', now, 'error_message', err)
+      redis.call('ZADD', KEYS[4], now, id)
+      drop_unique(KEYS[6], job_key, id)
+      redis.call('HINCRBY', KEYS[5], 'failed', 1)
+      emit(ev, maxlen, channel, 'job_failed', id, queue, 'failed', now, ',"error":' .. cjson.encode(err) .. timing)
+      out[#out + 1] = 2
+    end
+  end
+end
+return out
+)lua");
+    return s;
+}
+
+const redis::script& release() {
+    static const redis::script s = make(R"lua(
+-- release: hands running jobs back to the queue without counting the attempt
+-- (graceful shutdown). Fenced. A job with a cancel request becomes cancelled instead.
+-- KEYS[1] active  KEYS[2] leases  KEYS[3] queued  KEYS[4] marker  KEYS[5] cancels  KEYS[6] cancelled
+-- KEYS[7] unique  KEYS[8] meta; per job i: KEYS[9+2i] job  KEYS[10+2i] events
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue; per job from ARGV[5+2i]: id, token
+-- returns the number of jobs handed back
+local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local n = (#KEYS - 8) / 2
+local back = 0
+for i = 0, n - 1 do
+  local id, token = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
+  if redis.call('HGET', KEYS[2], id) == token then
+    local job_key, ev = KEYS[9 + 2 * i], KEYS[10 + 2 * i]
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    if redis.call('SREM', KEYS[5], id) == 1 then
+      redis.call('HSET', job_key, 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
+      redis.call('ZADD', KEYS[6], now, id)
+      drop_unique(KEYS[7], job_key, id)
+      redis.call('HINCRBY', KEYS[8], 'cancelled', 1)
+      emit(ev, maxlen, channel, 'job_cancelled', id, queue, 'cancelled', now, '')
+    else
+      local f = redis.call('HMGET', job_key, 'priority', 'created_at', 'attempts')
+      if (tonumber(f[3]) or 0) > 0 then redis.call('HINCRBY', job_key, 'attempts', -1) end
+      redis.call('HSET', job_key, 'status', 'queued', 'progress', 0)
+      redis.call('HDEL', job_key, 'worker_id', 'started_at', 'token')
+      redis.call('ZADD', KEYS[3], qscore(f[1] or 0, f[2] or now), id)
+      emit(ev, maxlen, channel, 'job_retrying', id, queue, 'queued', now, ',"reason":"worker shutdown"')
+      back = back + 1
+    end
+  end
+end
+if back > 0 then redis.call('ZADD', KEYS[4], 0, 'w') end
+return back
+)lua");
+    return s;
+}
+
+const redis::script& extend() {
+    static const redis::script s = make(R"lua(
+-- extend: renews the leases of running jobs (many per call). Fenced.
+-- KEYS[1] active  KEYS[2] leases  KEYS[3] cancels
+-- ARGV[1] new deadline ms; then pairs id, token
+-- returns {{lost ids...}, {ids with a cancel request...}}
+local lost, cancelled = {}, {}
+for i = 2, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  if redis.call('HGET', KEYS[2], id) ~= token then
+    lost[#lost + 1] = id
+  else
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[1], id)
+    if redis.call('SISMEMBER', KEYS[3], id) == 1 then cancelled[#cancelled + 1] = id end
+  end
+end
+return {lost, cancelled}
+)lua");
+    return s;
+}
+
+const redis::script& progress() {
+    static const redis::script s = make(R"lua(
+-- progress: records percent + message of a running job and emits a progress event. Fenced.
+-- KEYS[1] leases  KEYS[2] job  KEYS[3] events
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] id  ARGV[6] token
+-- ARGV[7] percent  ARGV[8] message
+-- returns 1, or 0 when the lease is gone
+local id = ARGV[5]
+if redis.call('HGET', KEYS[1], id) ~= ARGV[6] then return 0 end
+redis.call('HSET', KEYS[2], 'progress', ARGV[7], 'progress_message', ARGV[8])
+local status = redis.call('HGET', KEYS[2], 'status') or 'in_progress'
+emit(KEYS[3], ARGV[3], ARGV[2], 'job_progress', id, ARGV[4], status, ARGV[1],
+  ',"progress":' .. tonumber(ARGV[7]) .. ',"message":' .. cjson.encode(ARGV[8]))
+return 1
+)lua");
+    return s;
+}
+
+const redis::script& mark_running() {
+    static const redis::script s = make(R"lua(
+-- mark_running: validating -> in_progress once the handler accepted its input. Fenced.
+-- KEYS[1] leases  KEYS[2] job  KEYS[3] events
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] id  ARGV[6] token
+-- returns 1, or 0 when the lease is gone
+local id = ARGV[5]
+if redis.call('HGET', KEYS[1], id) ~= ARGV[6] then return 0 end
+redis.call('HSET', KEYS[2], 'status', 'in_progress')
+emit(KEYS[3], ARGV[3], ARGV[2], 'job_started', id, ARGV[4], 'in_progress', ARGV[1], '')
+return 1
+)lua");
+    return s;
+}
+
+const redis::script& reclaim() {
+    static const redis::script s = make(R"lua(
+-- reclaim: jobs whose lease ran out (their worker died or stalled) go back to the
+-- queue (the attempt stays counted) or to failed when no retries are left.
+-- KEYS[1] active  KEYS[2] leases  KEYS[3] queued  KEYS[4] failed  KEYS[5] meta  KEYS[6] unique
+-- KEYS[7] marker  KEYS[8] cancels  KEYS[9] cancelled; per job i: KEYS[10+2i] job  KEYS[11+2i] events
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue; then the candidate ids
+-- returns the number of jobs reclaimed (candidates whose lease was renewed meanwhile are skipped)
+local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local count = 0
+for i = 0, #ARGV - 5 do
+  local id = ARGV[5 + i]
+  local score = redis.call('ZSCORE', KEYS[1], id)
+  if score and tonumber(score) <= tonumber(now) then
+    local job_key, ev = KEYS[10 + 2 * i], KEYS[11 + 2 * i]
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    count = count + 1
+    if redis.call('EXISTS', job_key) == 1 then
+      local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'priority')
+      local attempts, max_retries = tonumber(f[1]) or 0, tonumber(f[2]) or 0
+      local err = 'lease expired: the worker running attempt ' .. attempts .. ' stopped responding'
+      if redis.call('SREM', KEYS[8], id) == 1 then
+        redis.call('HSET', job_key, 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
+        redis.call('ZADD', KEYS[9], now, id)
+        drop_unique(KEYS[6], job_key, id)
+        redis.call('HINCRBY', KEYS[5], 'cancelled', 1)
+        emit(ev, maxlen, channel, 'job_cancelled', id, queue, 'cancelled', now, '')
+      elseif attempts <= max_retries then
+        redis.call('HSET', job_key, 'status', 'queued', 'error_message', err, 'progress', 0)
+        redis.call('HDEL', job_key, 'worker_id', 'token')
+        redis.call('ZADD', KEYS[3], qscore(f[3] or 0, now), id)
+        redis.call('ZADD', KEYS[7], 0, 'w')
+        redis.call('HINCRBY', KEYS[5], 'retried', 1)
+        emit(ev, maxlen, channel, 'job_retrying', id, queue, 'queued', now, ',"error":' .. cjson.encode(err))
+      else
+        redis.call('HSET', job_key, 'status', 'failed', 'completed_at', now, 'error_message', err)
+        redis.call('ZADD', KEYS[4], now, id)
+        drop_unique(KEYS[6], job_key, id)
+        redis.call('HINCRBY', KEYS[5], 'failed', 1)
+        emit(ev, maxlen, channel, 'job_failed', id, queue, 'failed', now, ',"error":' .. cjson.encode(err))
+      end
+    end
+  end
+end
+return count
+)lua");
+    return s;
+}
+
+const redis::script& promote() {
+    static const redis::script s = make(R"lua(
+-- promote: due scheduled jobs (delay elapsed, retry backoff over) -> queued.
+-- KEYS[1] scheduled  KEYS[2] queued  KEYS[3] marker; per job i: KEYS[4+2i] job  KEYS[5+2i] events
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue; then the candidate ids
+-- returns the number of jobs promoted
+local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local count = 0
+for i = 0, #ARGV - 5 do
+  local id = ARGV[5 + i]
+  local due = redis.call('ZSCORE', KEYS[1], id)
+  if due and tonumber(due) <= tonumber(now) then
+    local job_key = KEYS[4 + 2 * i]
+    redis.call('ZREM', KEYS[1], id)
+    if redis.call('EXISTS', job_key) == 1 then
+      local prio = redis.call('HGET', job_key, 'priority') or 0
+      redis.call('ZADD', KEYS[2], qscore(prio, due), id)
+      redis.call('HSET', job_key, 'status', 'queued')
+      emit(KEYS[5 + 2 * i], maxlen, channel, 'job_queued', id, queue, 'queued', now, '')
+      count = count + 1
+    end
+  end
+end
+if count > 0 then redis.call('ZADD', KEYS[3], 0, 'w') end
+return count
+)lua");
+    return s;
+}
+
+const redis::script& cancel() {
+    static const redis::script s = make(R"lua(
+-- cancel: queued/scheduled -> cancelled at once; a running job gets a cancel request
+-- (its worker is signalled on the cancel channel and sees it on its next lease renewal).
+-- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] cancelled  KEYS[5] meta  KEYS[6] unique
+-- KEYS[7] cancels  KEYS[8] job  KEYS[9] events
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] id  ARGV[6] cancel channel
+-- returns 'ok:cancelled', 'ok:cancelling' (running; the worker stops it), 'missing', or
+-- 'state:<status>' when the job is already terminal (nothing changed)
+local now, channel, maxlen, queue, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local status = redis.call('HGET', KEYS[8], 'status')
+if not status then return 'missing' end
+if redis.call('ZSCORE', KEYS[3], id) then
+  redis.call('SADD', KEYS[7], id)
+  redis.call('HSET', KEYS[8], 'cancel_requested', 1)
+  redis.call('PUBLISH', ARGV[6], id)
+  return 'ok:cancelling'
+end
+local removed = redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id)
+if removed == 0 then return 'state:' .. status end
+redis.call('HSET', KEYS[8], 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
+redis.call('ZADD', KEYS[4], now, id)
+drop_unique(KEYS[6], KEYS[8], id)
+redis.call('HINCRBY', KEYS[5], 'cancelled', 1)
+emit(KEYS[9], maxlen, channel, 'job_cancelled', id, queue, 'cancelled', now, '')
+return 'ok:cancelled'
+)lua");
+    return s;
+}
+
+const redis::script& remove() {
+    static const redis::script s = make(R"lua(
+-- remove: deletes a job in any state (record, result, events, index entries). A running
+-- job loses its lease (its worker's outcome is discarded) and its worker is signalled.
+-- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] leases  KEYS[5] completed  KEYS[6] failed
+-- KEYS[7] cancelled  KEYS[8] all  KEYS[9] unique  KEYS[10] cancels  KEYS[11] job  KEYS[12] events
+-- KEYS[13] result
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] queue  ARGV[4] id  ARGV[5] cancel channel
+-- returns 1 when deleted, 0 when there was no such job
+local id = ARGV[4]
+local status = redis.call('HGET', KEYS[11], 'status')
+if not status then return 0 end
+local live = redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id)
+if redis.call('ZREM', KEYS[3], id) == 1 then
+  live = live + 1
+  redis.call('HDEL', KEYS[4], id)
+  redis.call('PUBLISH', ARGV[5], id)
+end
+drop_unique(KEYS[9], KEYS[11], id)
+redis.call('ZREM', KEYS[5], id); redis.call('ZREM', KEYS[6], id); redis.call('ZREM', KEYS[7], id)
+redis.call('ZREM', KEYS[8], id); redis.call('SREM', KEYS[10], id)
+redis.call('DEL', KEYS[11], KEYS[12], KEYS[13])
+if live > 0 then
+  redis.call('PUBLISH', ARGV[2], '{"type":"job_cancelled","job_id":"' .. id .. '","queue":' .. cjson.encode(ARGV[3]) ..
+    ',"status":"cancelled","ts":' .. ARGV[1] .. ',"deleted":true}')
+end
+return 1
+)lua");
+    return s;
+}
+
+const redis::script& retry() {
+    static const redis::script s = make(R"lua(
+-- retry: failed or cancelled -> queued, with a fresh attempt budget.
+-- KEYS[1] failed  KEYS[2] cancelled  KEYS[3] queued  KEYS[4] marker  KEYS[5] unique  KEYS[6] job
+-- KEYS[7] events  KEYS[8] result
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] id
+-- returns 'queued', 'missing', or the status that cannot be retried
+local now, id = ARGV[1], ARGV[5]
+local status = redis.call('HGET', KEYS[6], 'status')
+if not status then return 'missing' end
+if status ~= 'failed' and status ~= 'cancelled' then return status end
+redis.call('ZREM', KEYS[1], id); redis.call('ZREM', KEYS[2], id)
+redis.call('DEL', KEYS[8])
+redis.call('HSET', KEYS[6], 'status', 'queued', 'attempts', 0, 'progress', 0, 'error_message', '',
+  'completed_at', 0, 'started_at', 0, 'scheduled_at', 0, 'cancel_requested', 0)
+redis.call('HDEL', KEYS[6], 'worker_id', 'token', 'result_size', 'result_expires_at', 'progress_message')
+local f = redis.call('HMGET', KEYS[6], 'priority', 'unique_key')
+if f[2] and f[2] ~= '' then redis.call('HSETNX', KEYS[5], f[2], id) end
+redis.call('ZADD', KEYS[3], qscore(f[1] or 0, now), id)
+redis.call('ZADD', KEYS[4], 0, 'w')
+emit(KEYS[7], ARGV[3], ARGV[2], 'job_retrying', id, ARGV[4], 'queued', now, ',"manual":true')
+return 'queued'
+)lua");
+    return s;
+}
+
+const redis::script& purge() {
+    static const redis::script s = make(R"lua(
+-- purge: deletes terminal jobs whose retention ended (janitor).
+-- KEYS[1] completed  KEYS[2] failed  KEYS[3] cancelled  KEYS[4] all
+--   per job i: KEYS[5+3i] job  KEYS[6+3i] events  KEYS[7+3i] result
+-- ARGV[1] cutoff ms (terminal before this are deleted); then the candidate ids
+-- returns the number of jobs deleted
+local cutoff = tonumber(ARGV[1])
+local count = 0
+for i = 0, #ARGV - 2 do
+  local id = ARGV[2 + i]
+  local t = redis.call('ZSCORE', KEYS[1], id) or redis.call('ZSCORE', KEYS[2], id) or redis.call('ZSCORE', KEYS[3], id)
+  if t and tonumber(t) < cutoff then
+    redis.call('ZREM', KEYS[1], id); redis.call('ZREM', KEYS[2], id); redis.call('ZREM', KEYS[3], id)
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('DEL', KEYS[5 + 3 * i], KEYS[6 + 3 * i], KEYS[7 + 3 * i])
+    count = count + 1
+  end
+end
+return count
+)lua");
+    return s;
+}
+
+}  // namespace spool::store::scripts

@@ -1,0 +1,26 @@
+// src/store/scripts.hpp
+// Every Lua script of the job store. Each states its contract (KEYS, ARGV,
+// returns) at the top of its source in scripts.cpp; docs/keys.md has the schema.
+#pragma once
+
+#include "redis/script.hpp"
+
+namespace spool::store::scripts {
+
+const redis::script& submit();
+const redis::script& claim();
+const redis::script& start();
+const redis::script& complete();
+const redis::script& fail();
+const redis::script& release();
+const redis::script& extend();
+const redis::script& progress();
+const redis::script& mark_running();
+const redis::script& reclaim();
+const redis::script& promote();
+const redis::script& cancel();
+const redis::script& remove();
+const redis::script& retry();
+const redis::script& purge();
+
+}  // namespace spool::store::scripts

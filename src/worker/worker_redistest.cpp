@@ -1,0 +1,264 @@
+// src/worker/worker_redistest.cpp
+// The worker runtime end to end against a real redis-server: handlers, retries,
+// cancellation, timeouts, graceful stop and an exactly-once stress run.
+#include <spool/worker.hpp>
+
+#include "redis/connection.hpp"
+#include "store/broker.hpp"
+#include "testing/redis_server.hpp"
+#include "testing/run_coro.hpp"
+#include "util/clock.hpp"
+
+#include <spool/error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+using namespace spool;
+using namespace std::chrono_literals;
+using spool::testing::run_coro;
+using spool::testing::wait_until;
+
+namespace {
+
+// A worker on its own io_context thread.
+class worker_thread {
+public:
+    worker_thread(worker_options opts, std::function<void(worker&)> setup) : w_{io_, std::move(opts)} {
+        setup(w_);
+        w_.start();
+        thread_ = std::thread{[this] { io_.run(); }};
+    }
+    ~worker_thread() { stop(200ms); }
+    void stop(std::chrono::milliseconds grace) {
+        if (!thread_.joinable()) return;
+        asio::co_spawn(io_, w_.stop(grace), [this](std::exception_ptr) { io_.stop(); });
+        thread_.join();
+    }
+    worker& get() { return w_; }
+
+private:
+    asio::io_context io_;
+    worker w_;
+    std::thread thread_;
+};
+
+class WorkerTest : public spool::testing::RedisTest {
+protected:
+    void SetUp() override {
+        RedisTest::SetUp();
+        conn_ = redis::connection::create(ctx_.get_executor(), redis::parse_url(redis().url()).value());
+        conn_->start();
+        broker_ = std::make_unique<store::broker>(*conn_, store::broker_options{});
+    }
+    void TearDown() override {
+        conn_->stop();
+        ctx_.run_for(50ms);
+    }
+    worker_options opts(int concurrency = 4) {
+        worker_options o;
+        o.redis_url = redis().url();
+        o.concurrency = concurrency;
+        o.heartbeat = 200ms;
+        o.cancel_grace = 1000ms;
+        return o;
+    }
+    std::string submit(std::string queue, std::string payload = "{}", int max_retries = 3) {
+        job_spec s;
+        s.queue = std::move(queue);
+        s.payload = std::move(payload);
+        s.max_retries = max_retries;
+        return run_coro(ctx_, broker_->submit(s, now_millis())).value().id;
+    }
+    job_record get(const std::string& id) { return run_coro(ctx_, broker_->get(id)).value(); }
+    bool status_is(const std::string& id, job_status s) {
+        auto r = run_coro(ctx_, broker_->get(id));
+        return r && r->status == s;
+    }
+
+    asio::io_context ctx_;
+    std::shared_ptr<redis::connection> conn_;
+    std::unique_ptr<store::broker> broker_;
+};
+
+asio::awaitable<std::string> echo(job_context& job) { co_return job.payload(); }
+
+asio::awaitable<std::string> wait_for_cancel(job_context& job) {
+    job.progress(10, "waiting");
+    co_await job.wait_cancelled();
+    throw std::runtime_error("stopped");
+}
+
+}  // namespace
+
+TEST_F(WorkerTest, EchoWorkerCompletesJobsWithTheirPayloadAsResult) {
+    worker_thread w{opts(), [](worker& w) { w.handle("echo", handler::async(echo)); }};
+    std::vector<std::string> ids;
+    for (int i = 0; i < 20; ++i) ids.push_back(submit("echo", "{\"n\":" + std::to_string(i) + "}"));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        ASSERT_TRUE(wait_until([&] { return status_is(ids[i], job_status::completed); })) << i;
+        EXPECT_EQ(run_coro(ctx_, broker_->get_result(ids[i])).value().data, "{\"n\":" + std::to_string(i) + "}");
+        EXPECT_EQ(get(ids[i]).attempts, 1);
+    }
+}
+
+TEST_F(WorkerTest, BlockingHandlersRunOnThePoolNotTheIoThread) {
+    std::atomic<bool> on_io{false};
+    std::thread::id io_thread;
+    std::mutex mu;
+    worker_thread w{opts(), [&](worker& w) {
+                        w.handle("calc", handler::blocking([&](job_context& job) {
+                                     std::lock_guard lock{mu};
+                                     if (std::this_thread::get_id() == io_thread) on_io = true;
+                                     job.progress(50, "half");
+                                     return std::string{"{\"sum\":3}"};
+                                 }));
+                    }};
+    auto id = submit("calc");
+    ASSERT_TRUE(wait_until([&] { return status_is(id, job_status::completed); }));
+    EXPECT_FALSE(on_io);
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(id)).value().data, "{\"sum\":3}");
+}
+
+TEST_F(WorkerTest, ThrowingHandlerRetriesThenFails) {
+    std::atomic<int> calls{0};
+    worker_thread w{opts(), [&](worker& w) {
+                        queue_options qo;
+                        qo.backoff_base = 10ms;
+                        w.handle("flaky", handler::blocking([&](job_context&) -> std::string {
+                                     ++calls;
+                                     throw std::runtime_error("solver exploded");
+                                 }),
+                                 qo);
+                    }};
+    auto id = submit("flaky", "{}", 2);
+    ASSERT_TRUE(wait_until([&] { return status_is(id, job_status::failed); }));
+    EXPECT_EQ(calls.load(), 3);
+    auto rec = get(id);
+    EXPECT_EQ(rec.attempts, 3);
+    EXPECT_EQ(rec.error_message, "solver exploded");
+}
+
+TEST_F(WorkerTest, RetryThenSuccess) {
+    std::atomic<int> calls{0};
+    worker_thread w{opts(), [&](worker& w) {
+                        queue_options qo;
+                        qo.backoff_base = 10ms;
+                        w.handle("once", handler::blocking([&](job_context& job) -> std::string {
+                                     if (++calls == 1) throw std::runtime_error("first try fails");
+                                     return "{\"attempt\":" + std::to_string(job.attempt()) + "}";
+                                 }),
+                                 qo);
+                    }};
+    auto id = submit("once");
+    ASSERT_TRUE(wait_until([&] { return status_is(id, job_status::completed); }));
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(id)).value().data, "{\"attempt\":2}");
+}
+
+TEST_F(WorkerTest, InvalidInputFailsAtOnceAfterValidating) {
+    std::atomic<int> runs{0};
+    worker_thread w{opts(), [&](worker& w) {
+                        handler h = handler::blocking([&](job_context&) {
+                            ++runs;
+                            return std::string{"1"};
+                        });
+                        h.validate = [](const job_context& job) {
+                            if (job.payload().find("\"n\"") == std::string::npos) throw invalid_input("missing n");
+                        };
+                        w.handle("strict", std::move(h));
+                    }};
+    auto bad = submit("strict", "{}");
+    auto good = submit("strict", "{\"n\":1}");
+    ASSERT_TRUE(wait_until([&] { return status_is(bad, job_status::failed); }));
+    ASSERT_TRUE(wait_until([&] { return status_is(good, job_status::completed); }));
+    EXPECT_EQ(get(bad).attempts, 1);
+    EXPECT_EQ(get(bad).error_message, "missing n");
+    EXPECT_EQ(runs.load(), 1);
+}
+
+TEST_F(WorkerTest, CancelReachesARunningHandler) {
+    worker_thread w{opts(), [](worker& w) { w.handle("slow", handler::async(wait_for_cancel)); }};
+    auto id = submit("slow");
+    ASSERT_TRUE(wait_until([&] { return get(id).progress == 10; }));
+    EXPECT_EQ(run_coro(ctx_, broker_->cancel(id, now_millis())).value(), job_status::in_progress);
+    ASSERT_TRUE(wait_until([&] { return status_is(id, job_status::cancelled); }));
+    EXPECT_EQ(redis().zcard("spool:{q:slow}:active"), 0);
+}
+
+TEST_F(WorkerTest, TimeoutCancelsTheHandlerAndCountsAFailedAttempt) {
+    worker_thread w{opts(), [](worker& w) {
+                        queue_options qo;
+                        qo.timeout = 1s;
+                        qo.backoff_base = 10ms;
+                        w.handle("stuck", handler::async(wait_for_cancel), qo);
+                    }};
+    auto id = submit("stuck", "{}", 0);
+    ASSERT_TRUE(wait_until([&] { return status_is(id, job_status::failed); }, 10s));
+    EXPECT_EQ(get(id).error_message, "timed out after 1 s");
+}
+
+TEST_F(WorkerTest, GracefulStopHandsUnfinishedJobsBack) {
+    auto w = std::make_unique<worker_thread>(opts(), [](worker& w) { w.handle("long", handler::async(wait_for_cancel)); });
+    auto id = submit("long");
+    ASSERT_TRUE(wait_until([&] { return get(id).status == job_status::in_progress; }));
+    w->stop(100ms);
+    auto rec = get(id);
+    EXPECT_EQ(rec.status, job_status::queued);
+    EXPECT_EQ(rec.attempts, 0);
+    EXPECT_EQ(redis().zcard("spool:{q:long}:active"), 0);
+    EXPECT_EQ(redis().zcard("spool:workers"), 0);
+}
+
+TEST_F(WorkerTest, RegistersWithHeartbeatListingRunningJobs) {
+    worker_thread w{opts(), [](worker& w) { w.handle("long", handler::async(wait_for_cancel)); }};
+    auto id = submit("long");
+    ASSERT_TRUE(wait_until([&] {
+        auto ws = run_coro(ctx_, broker_->workers()).value();
+        return ws.size() == 1 && ws[0].running == std::vector<std::string>{id};
+    }));
+    auto ws = run_coro(ctx_, broker_->workers()).value();
+    EXPECT_EQ(ws[0].id, w.get().id());
+    EXPECT_EQ(ws[0].queues, std::vector<std::string>{"long"});
+    EXPECT_EQ(ws[0].concurrency, 4);
+}
+
+TEST_F(WorkerTest, FourWorkersCompleteTwentyThousandJobsExactlyOnce) {
+    constexpr int jobs = 20000;
+    std::mutex mu;
+    std::unordered_map<std::string, int> runs;
+    auto count = [&](job_context& job) -> std::string {
+        std::lock_guard lock{mu};
+        ++runs[job.id()];
+        return job.payload();
+    };
+    std::vector<std::unique_ptr<worker_thread>> workers;
+    for (int i = 0; i < 4; ++i) {
+        auto o = opts(50);
+        o.id = "stress-" + std::to_string(i);
+        workers.push_back(std::make_unique<worker_thread>(o, [&](worker& w) { w.handle("bulk", handler::blocking(count)); }));
+    }
+    std::vector<job_spec> specs(jobs);
+    for (auto& s : specs) s.queue = "bulk";
+    auto submitted = run_coro(ctx_, broker_->submit_many(specs, now_millis()), 30s).value();
+    ASSERT_EQ(submitted.size(), static_cast<std::size_t>(jobs));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            std::lock_guard lock{mu};
+            return runs.size() == static_cast<std::size_t>(jobs);
+        },
+        60s));
+    ASSERT_TRUE(wait_until([&] { return redis().zcard("spool:{q:bulk}:completed") == jobs; }, 30s));
+    for (auto& w : workers) w->stop(5s);
+    std::lock_guard lock{mu};
+    for (const auto& s : submitted) EXPECT_EQ(runs[s.value().id], 1) << s.value().id;
+    EXPECT_EQ(redis().zcard("spool:{q:bulk}:queued"), 0);
+    EXPECT_EQ(redis().zcard("spool:{q:bulk}:scheduled"), 0);
+    EXPECT_EQ(redis().zcard("spool:{q:bulk}:active"), 0);
+    EXPECT_EQ(redis().cmd_int({"HLEN", "spool:{q:bulk}:leases"}), 0);
+    EXPECT_EQ(redis().zcard("spool:{q:bulk}:failed"), 0);
+    EXPECT_EQ(redis().cmd_int({"HGET", "spool:{q:bulk}:meta", "completed"}), jobs);
+}
