@@ -2,6 +2,9 @@
 // `spool`: one binary, every role. Subcommands: serve, worker, bench, and the CLI
 // client commands (submit, status, result, ...).
 #include "app/bench.hpp"
+#include "app/client_commands.hpp"
+#include "app/common.hpp"
+#include "app/worker_command.hpp"
 #include "util/log.hpp"
 
 #include <CLI/CLI.hpp>
@@ -25,11 +28,17 @@ int main(int argc, char** argv) {
     int code = 0;
     b->callback([&] { code = spool::app::run_bench(bench); });
 
+    spool::conf::flag_values worker_flags;
+    auto* wk = app.add_subcommand("worker", "Run a worker process: claim and run jobs of the configured queues");
+    spool::app::add_config_flags(*wk, worker_flags);
+    wk->callback([&] { code = spool::app::run_worker(worker_flags); });
+
+    spool::cli::add_client_commands(app);
+
     try {
         app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        int rc = app.exit(e);
-        return rc == 0 ? 0 : 2;
+    } catch (const CLI::Error& e) {
+        return spool::cli::handle_cli_error(app, e);
     }
     return code;
 }

@@ -82,7 +82,7 @@ struct queue_policy {
 };
 
 // `spool worker` (and each worker process of `spool serve`).
-struct worker_options {
+struct worker_config {
     std::string id;                   // empty: the runtime makes one (host-pid-random)
     std::vector<std::string> queues;  // empty: every configured queue
     int concurrency = default_worker_concurrency();
@@ -90,7 +90,7 @@ struct worker_options {
 };
 
 // The HTTP API of `spool serve`.
-struct api_options {
+struct api_config {
     std::string host = "127.0.0.1";
     std::uint16_t port = default_api_port;  // 0: any free port
     std::size_t max_payload_bytes = default_max_payload_bytes;
@@ -105,8 +105,8 @@ struct config {
     std::string prefix{default_key_prefix};
     std::chrono::seconds result_ttl = default_result_ttl;
     std::map<std::string, queue_policy, std::less<>> queues;
-    worker_options worker;
-    api_options api;
+    worker_config worker;
+    api_config api;
     int workers = default_worker_processes;  // worker processes `serve` supervises; 0: API-only node
     std::string data_dir = "./spool-data";
     std::string log_level = "info";   // trace, debug, info, warn, error, critical, off

@@ -34,7 +34,7 @@ struct queue_options {
     int concurrency = 0;                              // 0: only the worker-wide limit applies
     std::chrono::milliseconds lease = default_lease;  // a silent worker's job is taken back after this
     std::chrono::milliseconds backoff_base{60000};    // retry n waits base * 2^(n-1), with jitter
-    std::chrono::seconds timeout{0};                  // 0: the job's own timeout_seconds
+    std::chrono::seconds timeout{0};                  // a ceiling on the job's timeout_seconds; 0: none
 };
 
 struct worker_options {

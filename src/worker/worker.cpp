@@ -211,7 +211,9 @@ struct worker::impl {
     void start_job(queue_state* q, store::claimed_job j) {
         auto rj = std::make_shared<running_job>();
         rj->q = q;
-        auto timeout = q->opts.timeout.count() > 0 ? q->opts.timeout : j.timeout;
+        // The queue's timeout is a ceiling over what the submitter asked for.
+        auto timeout = q->opts.timeout.count() > 0 ? std::min(q->opts.timeout, j.timeout) : j.timeout;
+        j.timeout = timeout;
         rj->deadline = now() + std::chrono::milliseconds{timeout}.count();
         rj->job = std::move(j);
         std::weak_ptr<running_job> weak = rj;
@@ -364,7 +366,13 @@ struct worker::impl {
                 }
                 ec = r.error();
             } else if (why == cancel_reason::none && o.what == outcome::kind::ok) {
-                store::completion c{id, rj->job.token, o.value, rj->job.ttl};
+                store::completion c{id,
+                                    rj->job.token,
+                                    o.value,
+                                    rj->job.ttl,
+                                    rj->job.started_at,
+                                    rj->job.created_at,
+                                    rj->job.unique_key};
                 auto r = co_await complete_batched(q, std::move(c));
                 if (r) {
                     ++stats_.completed;
@@ -381,8 +389,7 @@ struct worker::impl {
                 if (why == cancel_reason::cancelled) {
                     f.error = "cancelled";
                 } else if (why == cancel_reason::timeout) {
-                    auto limit = q->opts.timeout.count() > 0 ? q->opts.timeout : rj->job.timeout;
-                    f.error = "timed out after " + std::to_string(limit.count()) + " s";
+                    f.error = "timed out after " + std::to_string(rj->job.timeout.count()) + " s";
                 } else {
                     f.error = o.value;
                 }
