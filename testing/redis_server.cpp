@@ -4,8 +4,10 @@
 #include <hiredis/hiredis.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,10 +105,22 @@ void redis_server::start() {
     for (const auto& u : opts_.acl_users) conf << "user " << u << "\n";
     conf.close();
 
+    std::string path = dir_ + "/redis.conf";
+    pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
-        std::string path = dir_ + "/redis.conf";
+        // A test binary killed by a timeout must not leave its server behind, nor
+        // keep the runner's output pipe open through the server's inherited stdio.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127);
+        int devnull = ::open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            ::dup2(devnull, STDIN_FILENO);
+            ::dup2(devnull, STDOUT_FILENO);
+            ::dup2(devnull, STDERR_FILENO);
+            if (devnull > STDERR_FILENO) ::close(devnull);
+        }
         ::execlp("redis-server", "redis-server", path.c_str(), static_cast<char*>(nullptr));
         ::_exit(127);
     }

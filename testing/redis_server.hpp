@@ -3,7 +3,8 @@
 // directory, stopped in the destructor, restartable on the same port and data
 // (to make "Redis went away" a real event). Also a small blocking hiredis client
 // for checking keys, and the RedisTest fixture (one server per suite, FLUSHALL
-// before each test).
+// before each test). The server dies with the thread that started it (so a test
+// killed by a timeout leaves none behind): start it from the test's main thread.
 #pragma once
 
 #include <gtest/gtest.h>

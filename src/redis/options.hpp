@@ -35,6 +35,10 @@ struct connection_options {
     std::chrono::milliseconds request_timeout{5000};  // default per-request deadline
     std::chrono::milliseconds backoff_min{25};        // reconnect backoff: min * 2^n, capped at max
     std::chrono::milliseconds backoff_max{2000};
+    // An idle link (nothing read for this long, nothing pending) is probed with a
+    // PING; no answer within the same time drops it, so a silently dead link (NAT
+    // timeout, frozen server) is noticed even without traffic. 0 turns it off.
+    std::chrono::milliseconds health_check{15000};
 };
 
 // Parses the URL forms above. Query parameters: db, tls_verify=0, ca, cert, key.

@@ -24,6 +24,8 @@ struct message {
 
 class subscriber : public std::enable_shared_from_this<subscriber> {
 public:
+    // Use from one executor (the one given here). Call stop() when done: the
+    // background loop keeps the subscriber alive until then.
     static std::shared_ptr<subscriber> create(asio::any_io_executor ex, connection_options opts,
                                               std::size_t max_queued = 100000);
     ~subscriber();
@@ -36,7 +38,10 @@ public:
     // The next message; errc::shutting_down after stop().
     asio::awaitable<result<message>> receive();
     bool is_connected() const noexcept;
+    // Messages dropped because the queue was full.
     std::uint64_t dropped() const noexcept;
+    // Number of successful connects so far (a reconnect increments it).
+    std::uint64_t connect_count() const noexcept;
 
     struct impl;
 

@@ -83,6 +83,30 @@ asio::awaitable<result<reply>> run_script(redis::connection& conn, const redis::
     co_return std::move(*r);
 }
 
+// Sends `pre` and the script in one write (one round trip). When Redis does not
+// know the script yet (NOSCRIPT), it is loaded and run again on its own; `pre`
+// must therefore be idempotent.
+asio::awaitable<result<reply>> run_script_after(redis::connection& conn, std::vector<command> pre,
+                                                const redis::script& s, std::vector<std::string> keys,
+                                                std::vector<std::string> args) {
+    pre.push_back(s.evalsha_command(keys, args));
+    auto r = co_await conn.exec_many(std::move(pre));
+    if (!r) co_return r.error();
+    for (std::size_t i = 0; i + 1 < r->size(); ++i)
+        if ((*r)[i].is_error()) {
+            log::get("store")->error("redis error: {}", (*r)[i].str);
+            co_return errc::redis_error;
+        }
+    auto& last = r->back();
+    if (last.is_error() && last.str.rfind("NOSCRIPT", 0) == 0)
+        co_return co_await run_script(conn, s, std::move(keys), std::move(args));
+    if (last.is_error()) {
+        log::get("store")->error("script error: {}", last.str);
+        co_return errc::redis_error;
+    }
+    co_return std::move(last);
+}
+
 asio::awaitable<result<reply>> run_cmd(redis::connection& conn, command c) {
     auto r = co_await conn.exec(std::move(c));
     if (!r) co_return r.error();
@@ -162,9 +186,8 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
             std::vector<command> pre;
             pre.push_back(std::move(index));
             pre.push_back(command{"SADD", k.queues(), queue});
-            auto pr = co_await conn_.exec_many(std::move(pre));
-            if (!pr) co_return pr.error();
-            auto r = co_await run_script(conn_, scripts::submit(), std::move(keys), std::move(args));
+            auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
+                                               std::move(args));
             if (!r) co_return r.error();
             const auto& e = r->elements;
             for (std::size_t j = start; j < end; ++j) {
@@ -545,7 +568,7 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
     const millis lease_until = now + req.lease.count();
     for (std::size_t i = 0; i < claimed.size(); ++i) {
         const auto& f = started[i];
-        if (!f.is_array() || f.elements.size() < 6) continue;  // lease gone or job deleted
+        if (!f.is_array() || f.elements.size() < 7) continue;  // job deleted meanwhile
         claimed_job j;
         j.id = std::move(claimed[i].first);
         j.token = claimed[i].second;
@@ -556,6 +579,8 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
         j.timeout = std::chrono::seconds{to_ll(f.elements[3].str)};
         j.ttl = std::chrono::seconds{to_ll(f.elements[4].str)};
         j.created_at = to_ll(f.elements[5].str);
+        j.unique_key = f.elements[6].str;
+        j.started_at = now;
         j.lease_until = lease_until;
         batch.jobs.push_back(std::move(j));
     }
@@ -587,7 +612,7 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
                                       queue};
         keys.reserve(keys.size() + 3 * (end - start));
-        args.reserve(args.size() + 5 * (end - start));
+        args.reserve(args.size() + 8 * (end - start));
         for (std::size_t i = start; i < end; ++i) {
             auto& c = done[i];
             keys.push_back(k.job(queue, c.id));
@@ -599,6 +624,9 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
             args.push_back(codec::encode_result(c.result, opts_.compress_threshold));
             args.push_back(std::to_string(std::chrono::milliseconds{c.ttl}.count()));
             args.push_back(std::to_string(size));
+            args.push_back(std::to_string(c.started_at ? c.started_at : now));
+            args.push_back(std::to_string(c.created_at ? c.created_at : now));
+            args.push_back(std::move(c.unique_key));
         }
         auto r = co_await run_script(conn_, scripts::complete(), std::move(keys), std::move(args));
         if (!r) co_return r.error();

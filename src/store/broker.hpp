@@ -47,7 +47,9 @@ struct claimed_job {
     std::chrono::seconds timeout = default_job_timeout;
     std::chrono::seconds ttl = default_result_ttl;
     millis created_at = 0;
+    millis started_at = 0;
     millis lease_until = 0;
+    std::string unique_key;
 };
 
 struct claim_request {
@@ -74,6 +76,10 @@ struct completion {
     std::int64_t token = 0;
     std::string result;  // JSON text
     std::chrono::seconds ttl = default_result_ttl;
+    // From the claimed_job (timing of the completion event, unique key release).
+    millis started_at = 0;
+    millis created_at = 0;
+    std::string unique_key;
 };
 
 struct failure {

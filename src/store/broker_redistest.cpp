@@ -17,6 +17,11 @@ using spool::testing::run_coro;
 
 namespace {
 
+// The completion a worker sends for a claimed job.
+completion done_for(const claimed_job& j, std::string result, std::chrono::seconds ttl) {
+    return {j.id, j.token, std::move(result), ttl, j.started_at, j.created_at, j.unique_key};
+}
+
 class BrokerTest : public spool::testing::RedisTest {
 protected:
     void SetUp() override {
@@ -154,7 +159,7 @@ TEST_F(BrokerTest, ClaimTakesABatchAndStartsEveryJob) {
 TEST_F(BrokerTest, CompleteStoresTheResultAndLeavesActive) {
     auto id = submit_to("q");
     auto job = claim("q").jobs.at(0);
-    std::vector<completion> done{{job.id, job.token, R"({"ok":true})", std::chrono::seconds{60}}};
+    std::vector<completion> done{done_for(job, R"({"ok":true})", std::chrono::seconds{60})};
     auto r = run(broker_->complete("q", done, now())).value();
     ASSERT_TRUE(r.at(0).has_value());
     auto rec = get(id);
@@ -172,7 +177,7 @@ TEST_F(BrokerTest, LargeResultIsStoredCompressed) {
     auto id = submit_to("q");
     auto job = claim("q").jobs.at(0);
     std::string big = "[" + std::string(20000, ' ') + "1]";
-    std::vector<completion> done{{job.id, job.token, big, std::chrono::seconds{60}}};
+    std::vector<completion> done{done_for(job, big, std::chrono::seconds{60})};
     ASSERT_TRUE(run(broker_->complete("q", done, now())).value().at(0).has_value());
     EXPECT_LT(redis().cmd_int({"STRLEN", key("q", "result:" + id)}), 1000);
     EXPECT_EQ(run(broker_->get_result(id)).value().data, big);
@@ -183,7 +188,7 @@ TEST_F(BrokerTest, ResultNotReadyThenExpired) {
     auto id = submit_to("q");
     EXPECT_EQ(run(broker_->get_result(id)).error(), errc::result_not_ready);
     auto job = claim("q").jobs.at(0);
-    std::vector<completion> done{{job.id, job.token, "1", std::chrono::seconds{1}}};
+    std::vector<completion> done{done_for(job, "1", std::chrono::seconds{1})};
     run(broker_->complete("q", done, now())).value();
     clock_.advance(std::chrono::seconds{2});
     redis().cmd({"DEL", key("q", "result:" + id)});  // what the TTL does on the real clock
@@ -201,12 +206,12 @@ TEST_F(BrokerTest, StaleTokenCannotComplete) {
     EXPECT_EQ(second.id, id);
     EXPECT_EQ(second.attempt, 2);
     EXPECT_NE(second.token, first.token);
-    std::vector<completion> stale{{first.id, first.token, "\"old\"", std::chrono::seconds{60}}};
+    std::vector<completion> stale{done_for(first, "\"old\"", std::chrono::seconds{60})};
     EXPECT_EQ(run(broker_->complete("q", stale, now())).value().at(0).error(), errc::lease_lost);
     std::vector<failure> stale_fail{{first.id, first.token, "boom", true, {}}};
     EXPECT_EQ(run(broker_->fail("q", stale_fail, now())).value().at(0), fail_outcome::lease_lost);
     EXPECT_EQ(run(broker_->progress("q", {first.id, first.token}, 50, "", now())).error(), errc::lease_lost);
-    std::vector<completion> fresh{{second.id, second.token, "\"new\"", std::chrono::seconds{60}}};
+    std::vector<completion> fresh{done_for(second, "\"new\"", std::chrono::seconds{60})};
     EXPECT_TRUE(run(broker_->complete("q", fresh, now())).value().at(0).has_value());
     EXPECT_EQ(run(broker_->get_result(id)).value().data, "\"new\"");
 }
@@ -327,7 +332,7 @@ TEST_F(BrokerTest, UniqueKeyDedupesWhileLive) {
     EXPECT_EQ(second.id, first.id);
     EXPECT_EQ(redis().zcard(key("q", "queued")), 1);
     auto job = claim("q").jobs.at(0);
-    std::vector<completion> done{{job.id, job.token, "1", std::chrono::seconds{60}}};
+    std::vector<completion> done{done_for(job, "1", std::chrono::seconds{60})};
     run(broker_->complete("q", done, now())).value();
     auto third = run(broker_->submit(s, now())).value();
     EXPECT_FALSE(third.duplicate);
@@ -362,7 +367,7 @@ TEST_F(BrokerTest, CancelRunningFlagsAndSignalsTheWorker) {
 TEST_F(BrokerTest, RemoveDeletesEverything) {
     auto id = submit_to("q");
     auto job = claim("q").jobs.at(0);
-    std::vector<completion> done{{job.id, job.token, "1", std::chrono::seconds{60}}};
+    std::vector<completion> done{done_for(job, "1", std::chrono::seconds{60})};
     run(broker_->complete("q", done, now())).value();
     ASSERT_TRUE(run(broker_->remove(id, now())).has_value());
     EXPECT_EQ(run(broker_->get(id)).error(), errc::job_not_found);
@@ -425,7 +430,7 @@ TEST_F(BrokerTest, QueueStatsCountEveryState) {
     later.run_at = now() + 60'000;
     submit(later);
     auto job = claim("q").jobs.at(0);
-    std::vector<completion> done{{job.id, job.token, "1", std::chrono::seconds{60}}};
+    std::vector<completion> done{done_for(job, "1", std::chrono::seconds{60})};
     run(broker_->complete("q", done, now())).value();
     claim("q");
     auto qs = run(broker_->queues()).value();
@@ -487,7 +492,7 @@ TEST_F(BrokerTest, ListFiltersByStatusAndTenant) {
 TEST_F(BrokerTest, TrimDeletesRecordsPastRetention) {
     auto id = submit_to("q");
     auto job = claim("q").jobs.at(0);
-    std::vector<completion> done{{job.id, job.token, "1", std::chrono::seconds{60}}};
+    std::vector<completion> done{done_for(job, "1", std::chrono::seconds{60})};
     run(broker_->complete("q", done, now())).value();
     EXPECT_EQ(run(broker_->trim("q", now())).value(), 0u);
     clock_.advance(broker_->options().retention + std::chrono::seconds{1});

@@ -3,6 +3,8 @@
 
 #include "redis/script.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <string>
 
@@ -43,12 +45,15 @@ return {allowed, wait}
 
 }  // namespace
 
-rate_limiter::rate_limiter(redis::connection& conn, rate_limit_options opts) : conn_{conn}, opts_{std::move(opts)} {
+rate_limiter::rate_limiter(redis::connection& conn, rate_limit_options opts)
+    : conn_{conn}, opts_{std::move(opts)} {
     if (opts_.burst == 0 && opts_.per_second > 0)
         opts_.burst = static_cast<std::uint32_t>(std::max(1.0, std::ceil(opts_.per_second)));
 }
 
-std::string rate_limiter::bucket_key(const std::string& key) const { return opts_.prefix + ":ratelimit:" + key; }
+std::string rate_limiter::bucket_key(const std::string& key) const {
+    return opts_.prefix + ":ratelimit:" + key;
+}
 
 asio::awaitable<rate_decision> rate_limiter::check(std::string key, millis now) {
     rate_decision open{true, std::chrono::milliseconds{0}, true};
@@ -56,7 +61,9 @@ asio::awaitable<rate_decision> rate_limiter::check(std::string key, millis now) 
     // Down: do not even queue the request behind a reconnect.
     if (!conn_.is_connected()) co_return open;
     std::vector<std::string> keys{bucket_key(key)};
-    std::vector<std::string> args{std::to_string(opts_.per_second), std::to_string(opts_.burst), std::to_string(now)};
+    // Shortest exact text of the rate ("0.5", "1e-06"): std::to_string would round it to 6 decimals.
+    std::vector<std::string> args{fmt::format("{}", opts_.per_second), std::to_string(opts_.burst),
+                                  std::to_string(now)};
     auto reply = co_await token_bucket().eval(conn_, std::move(keys), std::move(args), opts_.timeout);
     if (!reply || reply->is_error() || !reply->is_array() || reply->elements.size() != 2) co_return open;
     auto allowed = reply->elements[0].as_integer();

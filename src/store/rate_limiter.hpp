@@ -25,8 +25,8 @@ namespace spool::store {
 
 struct rate_limit_options {
     std::string prefix = "spool";
-    double per_second = 0;    // 0: limiting is off, check() always allows
-    std::uint32_t burst = 0;  // bucket size; 0: max(1, ceil(per_second))
+    double per_second = 0;                   // 0: limiting is off, check() always allows
+    std::uint32_t burst = 0;                 // bucket size; 0: max(1, ceil(per_second))
     std::chrono::milliseconds timeout{250};  // per check; on expiry the request is allowed
 };
 

@@ -51,9 +51,11 @@ const redis::script& submit() {
 --   unique_key, tenant, payload, queued score
 -- returns per job, flattened: id, status, duplicate (0|1)
 local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local nnow = tonumber(now)
 local out = {}
 local n = (#KEYS - 6) / 2
-local added = 0
+local queued, scheduled, all = {}, {}, {}
+local qjson = cjson.encode(queue)
 for i = 0, n - 1 do
   local a = 5 + 10 * i
   local id, uk = ARGV[a], ARGV[a + 6]
@@ -63,30 +65,35 @@ for i = 0, n - 1 do
     out[#out + 1] = existing; out[#out + 1] = ''; out[#out + 1] = 1
   else
     local job_key, run_at = KEYS[7 + 2 * i], tonumber(ARGV[a + 5])
-    local status = 'queued'
-    if run_at > tonumber(now) then status = 'scheduled' end
-    redis.call('HSET', job_key, 'id', id, 'queue', queue, 'status', status, 'priority', ARGV[a + 1],
+    local status, sched = 'queued', 0
+    if run_at > nnow then status = 'scheduled'; sched = run_at end
+    local fields = {'id', id, 'queue', queue, 'status', status, 'priority', ARGV[a + 1],
       'attempts', 0, 'max_retries', ARGV[a + 2], 'timeout', ARGV[a + 3], 'ttl', ARGV[a + 4],
-      'created_at', now, 'scheduled_at', (status == 'scheduled') and run_at or 0, 'payload', ARGV[a + 8],
-      'progress', 0)
-    if ARGV[a + 7] ~= '' then redis.call('HSET', job_key, 'tenant', ARGV[a + 7]) end
+      'created_at', now, 'scheduled_at', sched, 'payload', ARGV[a + 8], 'progress', 0}
+    if ARGV[a + 7] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[a + 7] end
     if uk ~= '' then
-      redis.call('HSET', job_key, 'unique_key', uk)
+      fields[#fields + 1] = 'unique_key'; fields[#fields + 1] = uk
       redis.call('HSET', KEYS[6], uk, id)
     end
-    if status == 'scheduled' then
-      redis.call('ZADD', KEYS[2], run_at, id)
+    redis.call('HSET', job_key, unpack(fields))
+    if sched > 0 then
+      scheduled[#scheduled + 1] = run_at; scheduled[#scheduled + 1] = id
     else
-      redis.call('ZADD', KEYS[1], ARGV[a + 9], id)
+      queued[#queued + 1] = ARGV[a + 9]; queued[#queued + 1] = id
     end
-    redis.call('ZADD', KEYS[3], 0, id)
-    emit(KEYS[8 + 2 * i], maxlen, channel, 'job_created', id, queue, status, now, '')
-    added = added + 1
+    all[#all + 1] = 0; all[#all + 1] = id
+    local data = '{"status":"' .. status .. '","ts":' .. now .. '}'
+    local sid = redis.call('XADD', KEYS[8 + 2 * i], 'MAXLEN', '~', maxlen, '*', 'type', 'status', 'data', data)
+    redis.call('PUBLISH', channel, '{"type":"job_created","job_id":"' .. id .. '","queue":' .. qjson ..
+      ',"status":"' .. status .. '","ts":' .. now .. ',"stream_id":"' .. sid .. '"}')
     out[#out + 1] = id; out[#out + 1] = status; out[#out + 1] = 0
   end
 end
-if added > 0 then
-  redis.call('HINCRBY', KEYS[5], 'submitted', added)
+if #all > 0 then
+  if #queued > 0 then redis.call('ZADD', KEYS[1], unpack(queued)) end
+  if #scheduled > 0 then redis.call('ZADD', KEYS[2], unpack(scheduled)) end
+  redis.call('ZADD', KEYS[3], unpack(all))
+  redis.call('HINCRBY', KEYS[5], 'submitted', #all / 2)
   redis.call('ZADD', KEYS[4], 0, 'w')
 end
 return out
@@ -137,31 +144,41 @@ return out
 
 const redis::script& start() {
     static const redis::script s = make(R"lua(
--- start: claimed jobs -> in_progress (or validating); counts the attempt.
+-- start: claimed jobs -> in_progress (or validating); counts the attempt. The
+-- claim that leased these jobs ran just before, so the lease is not re-checked
+-- here (a stale outcome is still fenced at complete/fail).
 -- KEYS[1] active  KEYS[2] leases; per job i: KEYS[3+2i] job  KEYS[4+2i] events
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] worker id  ARGV[6] status
 --   per job from ARGV[7+2i]: id, token
--- returns per job: {payload, attempts, max_retries, timeout_s, ttl_s, created_at} or 0 when the
--- lease is gone or the job was deleted meanwhile
+-- returns per job: {payload, attempts, max_retries, timeout_s, ttl_s, created_at, unique_key}, or 0
+-- when the job was deleted meanwhile
 local now, channel, maxlen, queue, worker, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local out = {}
+local gone = {}
 local n = (#KEYS - 2) / 2
+local tail = ',"worker_id":' .. cjson.encode(worker)
+local head = '","queue":' .. cjson.encode(queue) .. ',"status":"' .. status .. '","ts":' .. now
 for i = 0, n - 1 do
   local id, token = ARGV[7 + 2 * i], ARGV[8 + 2 * i]
   local job_key = KEYS[3 + 2 * i]
-  if redis.call('HGET', KEYS[2], id) ~= token then
-    out[#out + 1] = 0
-  elseif redis.call('EXISTS', job_key) == 0 then
-    redis.call('ZREM', KEYS[1], id); redis.call('HDEL', KEYS[2], id)
+  local f = redis.call('HMGET', job_key, 'payload', 'attempts', 'max_retries', 'timeout', 'ttl', 'created_at', 'unique_key')
+  if not f[1] then
+    gone[#gone + 1] = id
     out[#out + 1] = 0
   else
-    local attempts = redis.call('HINCRBY', job_key, 'attempts', 1)
-    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'token', token)
-    local f = redis.call('HMGET', job_key, 'payload', 'max_retries', 'timeout', 'ttl', 'created_at')
-    emit(KEYS[4 + 2 * i], maxlen, channel, 'job_started', id, queue, status, now,
-      ',"attempt":' .. attempts .. ',"worker_id":' .. cjson.encode(worker))
-    out[#out + 1] = {f[1], attempts, f[2], f[3], f[4], f[5]}
+    local attempts = (tonumber(f[2]) or 0) + 1
+    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'token', token,
+      'attempts', attempts)
+    local data = '{"status":"' .. status .. '","ts":' .. now .. ',"attempt":' .. attempts .. tail .. '}'
+    local sid = redis.call('XADD', KEYS[4 + 2 * i], 'MAXLEN', '~', maxlen, '*', 'type', 'status', 'data', data)
+    redis.call('PUBLISH', channel, '{"type":"job_started","job_id":"' .. id .. head .. ',"stream_id":"' .. sid ..
+      '","attempt":' .. attempts .. tail .. '}')
+    out[#out + 1] = {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or ''}
   end
+end
+if #gone > 0 then
+  redis.call('ZREM', KEYS[1], unpack(gone))
+  redis.call('HDEL', KEYS[2], unpack(gone))
 end
 return out
 )lua");
@@ -174,38 +191,46 @@ const redis::script& complete() {
 -- KEYS[1] active  KEYS[2] leases  KEYS[3] completed  KEYS[4] meta  KEYS[5] unique  KEYS[6] cancels
 --   per job i: KEYS[7+3i] job  KEYS[8+3i] result  KEYS[9+3i] events
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue
---   per job from ARGV[5+5i]: id, token, stored result, ttl ms, result size (uncompressed bytes)
+--   per job from ARGV[5+8i]: id, token, stored result, ttl ms, result size (uncompressed bytes),
+--   started_at, created_at, unique_key (as the worker got them from start)
 -- returns per job 1, or 0 when the token no longer matches (a newer attempt owns the job)
 local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local nnow = tonumber(now)
 local out = {}
-local done = 0
+local ids, scored = {}, {}
 local n = (#KEYS - 6) / 3
+local head = '","queue":' .. cjson.encode(queue) .. ',"status":"completed","ts":' .. now
+local check_cancels = redis.call('SCARD', KEYS[6]) > 0
 for i = 0, n - 1 do
-  local a = 5 + 5 * i
+  local a = 5 + 8 * i
   local id, token = ARGV[a], ARGV[a + 1]
   if redis.call('HGET', KEYS[2], id) ~= token then
     out[#out + 1] = 0
   else
-    local job_key = KEYS[7 + 3 * i]
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('HDEL', KEYS[2], id)
-    redis.call('SREM', KEYS[6], id)
     local ttl = tonumber(ARGV[a + 3])
     redis.call('SET', KEYS[8 + 3 * i], ARGV[a + 2], 'PX', ttl)
-    local f = redis.call('HMGET', job_key, 'created_at', 'started_at', 'unique_key')
-    redis.call('HSET', job_key, 'status', 'completed', 'completed_at', now, 'progress', 100,
-      'result_size', ARGV[a + 4], 'result_expires_at', tonumber(now) + ttl)
-    redis.call('ZADD', KEYS[3], now, id)
-    if f[3] and f[3] ~= '' and redis.call('HGET', KEYS[5], f[3]) == id then redis.call('HDEL', KEYS[5], f[3]) end
-    local started = tonumber(f[2]) or tonumber(now)
-    local created = tonumber(f[1]) or started
-    emit(KEYS[9 + 3 * i], maxlen, channel, 'job_completed', id, queue, 'completed', now,
-      ',"duration_ms":' .. (tonumber(now) - started) .. ',"wait_ms":' .. (started - created))
-    done = done + 1
+    redis.call('HSET', KEYS[7 + 3 * i], 'status', 'completed', 'completed_at', now, 'progress', 100,
+      'result_size', ARGV[a + 4], 'result_expires_at', nnow + ttl)
+    local uk = ARGV[a + 7]
+    if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
+    local started = tonumber(ARGV[a + 5])
+    local timing = ',"duration_ms":' .. (nnow - started) .. ',"wait_ms":' .. (started - tonumber(ARGV[a + 6]))
+    local sid = redis.call('XADD', KEYS[9 + 3 * i], 'MAXLEN', '~', maxlen, '*', 'type', 'status', 'data',
+      '{"status":"completed","ts":' .. now .. timing .. '}')
+    redis.call('PUBLISH', channel, '{"type":"job_completed","job_id":"' .. id .. head .. ',"stream_id":"' .. sid ..
+      '"' .. timing .. '}')
+    ids[#ids + 1] = id
+    scored[#scored + 1] = now; scored[#scored + 1] = id
     out[#out + 1] = 1
   end
 end
-if done > 0 then redis.call('HINCRBY', KEYS[4], 'completed', done) end
+if #ids > 0 then
+  redis.call('ZREM', KEYS[1], unpack(ids))
+  redis.call('HDEL', KEYS[2], unpack(ids))
+  if check_cancels then redis.call('SREM', KEYS[6], unpack(ids)) end
+  redis.call('ZADD', KEYS[3], unpack(scored))
+  redis.call('HINCRBY', KEYS[4], 'completed', #ids)
+end
 return out
 )lua");
     return s;
