@@ -4,6 +4,7 @@
 #include "app/bench.hpp"
 #include "app/client_commands.hpp"
 #include "app/common.hpp"
+#include "app/serve_command.hpp"
 #include "app/worker_command.hpp"
 #include "util/log.hpp"
 
@@ -27,6 +28,12 @@ int main(int argc, char** argv) {
     b->add_flag("--json", bench.json, "Print one JSON object");
     int code = 0;
     b->callback([&] { code = spool::app::run_bench(bench); });
+
+    spool::conf::flag_values serve_flags;
+    auto* sv = app.add_subcommand("serve", "Run the HTTP API, maintenance loops and supervised workers");
+    spool::app::add_config_flags(*sv, serve_flags);
+    spool::app::add_serve_flags(*sv, serve_flags);
+    sv->callback([&] { code = spool::app::run_serve(serve_flags); });
 
     spool::conf::flag_values worker_flags;
     auto* wk = app.add_subcommand("worker", "Run a worker process: claim and run jobs of the configured queues");
