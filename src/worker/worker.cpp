@@ -5,7 +5,8 @@
 //                            marker, own connection) until a submit wakes it
 //   run_job (one per job)    validate, run the handler, report the outcome
 //   flusher (one per queue)  batches completions into one script call
-//   ticker                   timeouts, hard stops, lease renewal, heartbeat
+//   ticker                   timeouts, hard stops, lease renewal, heartbeat,
+//                            reclaiming expired leases of dead workers
 //   cancel_listener          cancel requests published for running jobs
 // Stop order: stop claiming, wait for running jobs (grace), cancel the rest and
 // hand them back, then stop the ticker and unregister.
@@ -509,6 +510,13 @@ struct worker::impl {
             if (t - last_heartbeat >= opts_.heartbeat.count()) {
                 last_heartbeat = t;
                 co_await heartbeat();
+                // Workers recover their queues' expired leases themselves, so a
+                // worker-only deployment (no `serve`) still re-runs the jobs of
+                // dead workers. The script re-checks, so racing `serve` is harmless.
+                for (auto& [name, q] : queues_) {
+                    auto r = co_await broker_->reclaim_expired(name, now());
+                    if (!r) warn_throttled("reclaiming expired leases on " + name + ": " + r.error().message());
+                }
             }
             tick.expires_after(std::chrono::milliseconds{std::min<millis>(100, extend_every)});
             auto [ec] = co_await tick.async_wait(use_tuple);
