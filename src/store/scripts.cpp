@@ -35,6 +35,21 @@ local function drop_unique(unique_key, job_key, id)
     redis.call('HDEL', unique_key, uk)
   end
 end
+-- Terminal transitions shared by fail, release, reclaim and cancel.
+local function to_cancelled(job_key, ev, cancelled_key, unique_key, meta_key, id, queue, now, maxlen, channel)
+  redis.call('HSET', job_key, 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
+  redis.call('ZADD', cancelled_key, now, id)
+  drop_unique(unique_key, job_key, id)
+  redis.call('HINCRBY', meta_key, 'cancelled', 1)
+  emit(ev, maxlen, channel, 'job_cancelled', id, queue, 'cancelled', now, '')
+end
+local function to_failed(job_key, ev, failed_key, unique_key, meta_key, id, queue, now, maxlen, channel, err, extra)
+  redis.call('HSET', job_key, 'status', 'failed', 'completed_at', now, 'error_message', err)
+  redis.call('ZADD', failed_key, now, id)
+  drop_unique(unique_key, job_key, id)
+  redis.call('HINCRBY', meta_key, 'failed', 1)
+  emit(ev, maxlen, channel, 'job_failed', id, queue, 'failed', now, ',"error":' .. cjson.encode(err) .. extra)
+end
 )lua";
 
 redis::script make(const char* body) { return redis::script{std::string{prelude} + body}; }
@@ -262,11 +277,7 @@ for i = 0, n - 1 do
     local started = tonumber(f[4]) or tonumber(now)
     local timing = ',"duration_ms":' .. (tonumber(now) - started) .. ',"wait_ms":' .. (started - (tonumber(f[3]) or started))
     if redis.call('SREM', KEYS[8], id) == 1 then
-      redis.call('HSET', job_key, 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
-      redis.call('ZADD', KEYS[9], now, id)
-      drop_unique(KEYS[6], job_key, id)
-      redis.call('HINCRBY', KEYS[5], 'cancelled', 1)
-      emit(ev, maxlen, channel, 'job_cancelled', id, queue, 'cancelled', now, '')
+      to_cancelled(job_key, ev, KEYS[9], KEYS[6], KEYS[5], id, queue, now, maxlen, channel)
       out[#out + 1] = 3
     elseif ARGV[a + 3] == '1' and attempts <= max_retries then
       local due = tonumber(now) + tonumber(ARGV[a + 4])
@@ -278,11 +289,7 @@ for i = 0, n - 1 do
         ',"error":' .. cjson.encode(err) .. ',"attempt":' .. attempts .. ',"scheduled_at":' .. due)
       out[#out + 1] = 1
     else
-      redis.call('HSET', job_key, 'status', 'failed', 'completed_at', now, 'error_message', err)
-      redis.call('ZADD', KEYS[4], now, id)
-      drop_unique(KEYS[6], job_key, id)
-      redis.call('HINCRBY', KEYS[5], 'failed', 1)
-      emit(ev, maxlen, channel, 'job_failed', id, queue, 'failed', now, ',"error":' .. cjson.encode(err) .. timing)
+      to_failed(job_key, ev, KEYS[4], KEYS[6], KEYS[5], id, queue, now, maxlen, channel, err, timing)
       out[#out + 1] = 2
     end
   end
@@ -310,11 +317,7 @@ for i = 0, n - 1 do
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     if redis.call('SREM', KEYS[5], id) == 1 then
-      redis.call('HSET', job_key, 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
-      redis.call('ZADD', KEYS[6], now, id)
-      drop_unique(KEYS[7], job_key, id)
-      redis.call('HINCRBY', KEYS[8], 'cancelled', 1)
-      emit(ev, maxlen, channel, 'job_cancelled', id, queue, 'cancelled', now, '')
+      to_cancelled(job_key, ev, KEYS[6], KEYS[7], KEYS[8], id, queue, now, maxlen, channel)
     else
       local f = redis.call('HMGET', job_key, 'priority', 'created_at', 'attempts')
       if (tonumber(f[3]) or 0) > 0 then redis.call('HINCRBY', job_key, 'attempts', -1) end
@@ -409,11 +412,7 @@ for i = 0, #ARGV - 5 do
       local attempts, max_retries = tonumber(f[1]) or 0, tonumber(f[2]) or 0
       local err = 'lease expired: the worker running attempt ' .. attempts .. ' stopped responding'
       if redis.call('SREM', KEYS[8], id) == 1 then
-        redis.call('HSET', job_key, 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
-        redis.call('ZADD', KEYS[9], now, id)
-        drop_unique(KEYS[6], job_key, id)
-        redis.call('HINCRBY', KEYS[5], 'cancelled', 1)
-        emit(ev, maxlen, channel, 'job_cancelled', id, queue, 'cancelled', now, '')
+        to_cancelled(job_key, ev, KEYS[9], KEYS[6], KEYS[5], id, queue, now, maxlen, channel)
       elseif attempts <= max_retries then
         redis.call('HSET', job_key, 'status', 'queued', 'error_message', err, 'progress', 0)
         redis.call('HDEL', job_key, 'worker_id', 'token')
@@ -422,11 +421,7 @@ for i = 0, #ARGV - 5 do
         redis.call('HINCRBY', KEYS[5], 'retried', 1)
         emit(ev, maxlen, channel, 'job_retrying', id, queue, 'queued', now, ',"error":' .. cjson.encode(err))
       else
-        redis.call('HSET', job_key, 'status', 'failed', 'completed_at', now, 'error_message', err)
-        redis.call('ZADD', KEYS[4], now, id)
-        drop_unique(KEYS[6], job_key, id)
-        redis.call('HINCRBY', KEYS[5], 'failed', 1)
-        emit(ev, maxlen, channel, 'job_failed', id, queue, 'failed', now, ',"error":' .. cjson.encode(err))
+        to_failed(job_key, ev, KEYS[4], KEYS[6], KEYS[5], id, queue, now, maxlen, channel, err, '')
       end
     end
   end
@@ -485,11 +480,7 @@ if redis.call('ZSCORE', KEYS[3], id) then
 end
 local removed = redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id)
 if removed == 0 then return 'state:' .. status end
-redis.call('HSET', KEYS[8], 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
-redis.call('ZADD', KEYS[4], now, id)
-drop_unique(KEYS[6], KEYS[8], id)
-redis.call('HINCRBY', KEYS[5], 'cancelled', 1)
-emit(KEYS[9], maxlen, channel, 'job_cancelled', id, queue, 'cancelled', now, '')
+to_cancelled(KEYS[8], KEYS[9], KEYS[4], KEYS[6], KEYS[5], id, queue, now, maxlen, channel)
 return 'ok:cancelled'
 )lua");
     return s;
