@@ -116,6 +116,7 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     so.result_ttl = cfg.result_ttl;
     so.rate_limit_per_second = env_number("SPOOL_RATE_LIMIT", 0);
     so.rate_limit_burst = static_cast<std::uint32_t>(env_number("SPOOL_RATE_BURST", 0));
+    for (const auto& [name, policy] : cfg.queues) so.queue_defaults[name] = {policy.max_retries, policy.timeout};
     http::server srv{io, so, broker, conn, sub};
     if (auto r = srv.start(); !r) {
         std::cerr << "spool serve: cannot listen on " << so.host << ":" << so.port << ": " << r.error().message()

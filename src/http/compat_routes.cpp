@@ -23,6 +23,7 @@ asio::awaitable<route_output> compat_submit(request_context ctx) {
     d.queue = ctx.s().opts.compat_queue;
     d.max_payload_bytes = ctx.s().opts.max_payload_bytes;
     d.ttl = ctx.s().opts.result_ttl;
+    d.per_queue = &ctx.s().opts.queue_defaults;
     d.require_payload = true;
     auto spec = parse_submit(*body, d, ctx.s().now());
     if (!spec) co_return error_output(spec.error());

@@ -129,6 +129,12 @@ api_result<job_spec> parse_submit(const json::value& body, const submit_defaults
         }
     }
 
+    if (defaults.per_queue) {
+        if (auto it = defaults.per_queue->find(spec.queue); it != defaults.per_queue->end()) {
+            spec.max_retries = it->second.max_retries;
+            spec.timeout = it->second.timeout;
+        }
+    }
     auto retries = integer_field(o, "max_retries", 0, 1000);
     if (!retries) return retries.error();
     if (*retries) spec.max_retries = static_cast<int>(**retries);

@@ -14,6 +14,7 @@
 #include <boost/system/result.hpp>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,8 +27,16 @@ using api_result = boost::system::result<T, api_error>;
 
 using query_params = std::vector<std::pair<std::string, std::string>>;
 
+// A queue's configured policy: what its jobs get when the request leaves
+// max_retries / timeout_seconds out.
+struct queue_job_defaults {
+    int max_retries = default_max_retries;
+    std::chrono::seconds timeout = default_job_timeout;
+};
+
 struct submit_defaults {
     std::string queue{default_queue};
+    const std::map<std::string, queue_job_defaults, std::less<>>* per_queue = nullptr;
     std::size_t max_payload_bytes = default_max_payload_bytes;
     std::chrono::seconds ttl = default_result_ttl;
     bool require_payload = false;  // POST /solve/async: input_json is required

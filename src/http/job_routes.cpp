@@ -33,6 +33,7 @@ asio::awaitable<route_output> submit_job(request_context ctx) {
     d.queue = ctx.s().opts.default_queue;
     d.max_payload_bytes = ctx.s().opts.max_payload_bytes;
     d.ttl = ctx.s().opts.result_ttl;
+    d.per_queue = &ctx.s().opts.queue_defaults;
     auto spec = parse_submit(*body, d, ctx.s().now());
     if (!spec) co_return error_output(spec.error());
     apply_tenant(*spec, ctx);

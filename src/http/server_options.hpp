@@ -3,6 +3,8 @@
 // environment and the config file).
 #pragma once
 
+#include "http/job_request.hpp"
+
 #include <spool/job.hpp>
 
 #include <chrono>
@@ -41,6 +43,8 @@ struct server_options {
     std::string default_queue{spool::default_queue};       // POST /api/jobs without a queue
     std::string compat_queue = "solve";                    // the /solve/async routes
     std::chrono::seconds result_ttl = default_result_ttl;  // default ttl_seconds
+    // Per-queue max_retries / timeout defaults from the config file.
+    std::map<std::string, queue_job_defaults, std::less<>> queue_defaults;
     int workers = -1;  // reported by /solve/async/stats; -1: count live workers in Redis
 };
 
