@@ -20,10 +20,11 @@
 #include <gtest/gtest.h>
 
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -88,23 +89,30 @@ std::set<std::string> keys_of(const json::value& v) {
     return out;
 }
 
-void set_timeouts(tcp::socket& s, std::chrono::milliseconds t) {
-    timeval tv{};
-    tv.tv_sec = static_cast<long>(t.count() / 1000);
-    tv.tv_usec = static_cast<long>((t.count() % 1000) * 1000);
-    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
-
 class ServerTest : public spool::testing::RedisTest {
 protected:
     void SetUp() override {
         RedisTest::SetUp();
         work_.emplace(ioc_.get_executor());
         io_thread_ = std::thread{[this] { ioc_.run(); }};
+        // Blocking Asio reads ignore SO_RCVTIMEO (they poll without a limit): a
+        // server that never answers would hang the test. After the deadline the
+        // client sockets are shut down, so the waiting read fails instead.
+        watchdog_ = std::thread{[this] {
+            std::unique_lock lock{watch_mu_};
+            if (watch_cv_.wait_for(lock, test_deadline, [this] { return test_done_; })) return;
+            ADD_FAILURE() << "test deadline passed: shutting the client sockets down";
+            for (int fd : client_fds_) ::shutdown(fd, SHUT_RDWR);
+        }};
     }
 
     void TearDown() override {
+        {
+            std::lock_guard lock{watch_mu_};
+            test_done_ = true;
+        }
+        watch_cv_.notify_all();
+        watchdog_.join();
         if (server_) on_io(server_->stop(2s), 10s);
         asio::post(ioc_, [this] {
             if (conn_) conn_->stop();
@@ -166,7 +174,8 @@ protected:
     tcp::socket connect() {
         tcp::socket s{client_ctx_};
         s.connect({asio::ip::make_address("127.0.0.1"), port_});
-        set_timeouts(s, 5s);
+        std::lock_guard lock{watch_mu_};
+        client_fds_.push_back(s.native_handle());
         return s;
     }
 
@@ -248,6 +257,13 @@ protected:
         auto r = on_io(broker_->fail(j.queue, std::move(failed), now_millis()));
         ASSERT_TRUE(r.has_value());
     }
+
+    static constexpr std::chrono::seconds test_deadline{20};
+    std::thread watchdog_;
+    std::mutex watch_mu_;
+    std::condition_variable watch_cv_;
+    bool test_done_ = false;
+    std::vector<int> client_fds_;
 
     asio::io_context ioc_;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
@@ -692,7 +708,7 @@ TEST_F(ServerTest, SlowLorisIsClosedAfterReadTimeout) {
     auto t0 = std::chrono::steady_clock::now();
     char c;
     boost::system::error_code ec;
-    s.read_some(asio::buffer(&c, 1), ec);  // blocks until the server drops us (or 5 s socket timeout)
+    s.read_some(asio::buffer(&c, 1), ec);  // blocks until the server drops us
     auto elapsed = std::chrono::steady_clock::now() - t0;
     EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
     EXPECT_GE(elapsed, 250ms);
