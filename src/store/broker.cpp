@@ -13,9 +13,18 @@
 
 #include <spool/error.hpp>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 
 namespace spool::store {
 
@@ -52,9 +61,51 @@ std::vector<std::string> string_list(const reply& r) {
 
 }  // namespace
 
+// Which queue a job id belongs to never changes, so reads of job records skip the
+// ids-index round trip for ids this process has seen. Bounded (oldest out first);
+// a deleted job is still detected, because its record is then missing.
+class queue_cache {
+public:
+    std::optional<std::string> find(const std::string& id) {
+        std::lock_guard lock{mu_};
+        auto it = map_.find(id);
+        if (it == map_.end()) return std::nullopt;
+        return it->second;
+    }
+    void put(const std::string& id, const std::string& queue) {
+        std::lock_guard lock{mu_};
+        if (!map_.emplace(id, queue).second) return;
+        order_.push_back(id);
+        if (order_.size() > capacity) {
+            map_.erase(order_.front());
+            order_.pop_front();
+        }
+    }
+
+private:
+    static constexpr std::size_t capacity = 16384;
+    std::mutex mu_;
+    std::unordered_map<std::string, std::string> map_;
+    std::deque<std::string> order_;
+};
+
+// Single submits that arrive while one is on its way to Redis wait and then go
+// together as one batched script call (the HTTP API under load: many connections,
+// one job each). A lone submit goes at once, so its latency is unchanged.
+struct pending_submit {
+    job_spec spec;
+    asio::steady_timer done;
+    std::optional<result<submit_result>> outcome;
+    explicit pending_submit(asio::any_io_executor ex, job_spec s)
+        : spec{std::move(s)}, done{ex, asio::steady_timer::time_point::max()} {}
+};
+
 struct broker::impl {
     keys k;
     std::shared_ptr<spdlog::logger> log = log::get("store");
+    queue_cache queues;
+    std::vector<std::shared_ptr<pending_submit>> waiting;
+    bool submitting = false;
 
     explicit impl(std::string prefix) : k{std::move(prefix)} {}
 };
@@ -122,9 +173,42 @@ asio::awaitable<result<reply>> run_cmd(redis::connection& conn, command c) {
 // ---------------------------------------------------------------- producer side
 
 asio::awaitable<result<submit_result>> broker::submit(job_spec spec, millis now) {
+    auto& im = *impl_;
+    if (im.submitting) {
+        auto ex = co_await asio::this_coro::executor;
+        auto p = std::make_shared<pending_submit>(ex, std::move(spec));
+        im.waiting.push_back(p);
+        while (!p->outcome) co_await p->done.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_return std::move(*p->outcome);
+    }
+    im.submitting = true;
+    struct reset {
+        impl& im;
+        ~reset() {
+            im.submitting = false;
+            // Only left non-empty when this coroutine is torn down mid-flight.
+            for (auto& p : std::exchange(im.waiting, {})) {
+                p->outcome = result<submit_result>{errc::shutting_down};
+                p->done.cancel();
+            }
+        }
+    } guard{im};
     std::vector<job_spec> one;
     one.push_back(std::move(spec));
     auto r = co_await submit_many(std::move(one), now);
+    // Whoever queued up meanwhile goes now, in batches, before this call returns.
+    while (!im.waiting.empty()) {
+        auto batch = std::exchange(im.waiting, {});
+        std::vector<job_spec> specs;
+        specs.reserve(batch.size());
+        for (auto& p : batch) specs.push_back(std::move(p->spec));
+        auto many = co_await submit_many(std::move(specs), opts_.clock->now());
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (many) batch[i]->outcome = std::move((*many)[i]);
+            else batch[i]->outcome = result<submit_result>{many.error()};
+            batch[i]->done.cancel();
+        }
+    }
     if (!r) co_return r.error();
     co_return std::move(r->front());
 }
@@ -208,6 +292,7 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
                         sr.created_at = existing->created_at;
                     }
                 }
+                impl_->queues.put(sr.id, queue);
                 out[idx[j]] = std::move(sr);
             }
         }
@@ -224,8 +309,17 @@ static asio::awaitable<result<std::string>> queue_of(redis::connection& conn, co
     co_return std::move(r->str);
 }
 
+// queue_of through the cache: for reads that notice a missing record by themselves.
+static asio::awaitable<result<std::string>> cached_queue_of(redis::connection& conn, broker::impl& im,
+                                                            std::string id) {
+    if (auto hit = im.queues.find(id)) co_return std::move(*hit);
+    auto q = co_await queue_of(conn, im.k, id);
+    if (q) im.queues.put(id, *q);
+    co_return q;
+}
+
 asio::awaitable<result<job_record>> broker::get(std::string id) {
-    auto q = co_await queue_of(conn_, impl_->k, id);
+    auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
     auto r = co_await run_cmd(conn_, command{"HGETALL", impl_->k.job(*q, id)});
     if (!r) co_return r.error();
@@ -234,7 +328,7 @@ asio::awaitable<result<job_record>> broker::get(std::string id) {
 
 asio::awaitable<result<job_result>> broker::get_result(std::string id) {
     const auto& k = impl_->k;
-    auto q = co_await queue_of(conn_, k, id);
+    auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
     std::vector<command> cmds;
     cmds.push_back(command{"HMGET", k.job(*q, id), "status"});

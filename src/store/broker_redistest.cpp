@@ -529,3 +529,45 @@ TEST_F(BrokerTest, WorkersRegisterAndDisappearWhenTheirRecordExpires) {
     EXPECT_TRUE(run(broker_->workers()).value().empty());
     EXPECT_EQ(redis().zcard("spool:workers"), 0);
 }
+
+TEST_F(BrokerTest, ConcurrentSubmitsShareScriptCallsAndEachGetsItsOwnJob) {
+    // 200 submits in flight at once (as from many HTTP connections): the first goes
+    // alone, the rest wait for it and go batched, so far fewer script calls than jobs.
+    redis().cmd({"CONFIG", "RESETSTAT"});
+    constexpr int n = 200;
+    auto all = [this]() -> asio::awaitable<std::vector<std::string>> {
+        std::vector<std::optional<result<submit_result>>> out(n);
+        int finished = 0;
+        asio::steady_timer all_done{ctx_, asio::steady_timer::time_point::max()};
+        for (int i = 0; i < n; ++i) {
+            asio::co_spawn(
+                ctx_,
+                [&, i]() -> asio::awaitable<void> {
+                    job_spec s;
+                    s.queue = i % 2 ? "odd" : "even";
+                    s.payload = "{\"i\":" + std::to_string(i) + "}";
+                    out[static_cast<std::size_t>(i)] = co_await broker_->submit(std::move(s), now());
+                    if (++finished == n) all_done.cancel();
+                },
+                asio::detached);
+        }
+        while (finished < n) co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+        std::vector<std::string> ids;
+        for (auto& r : out) {
+            if (r && *r) ids.push_back((*r)->id);
+        }
+        co_return ids;
+    };
+    auto ids = run(all());
+    ASSERT_EQ(ids.size(), static_cast<std::size_t>(n));
+    EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size());
+    EXPECT_EQ(redis().zcard(key("even", "queued")) + redis().zcard(key("odd", "queued")), n);
+    for (int i : {0, 1, 99, 199}) {
+        auto j = get(ids[static_cast<std::size_t>(i)]);
+        EXPECT_EQ(j.payload, "{\"i\":" + std::to_string(i) + "}");
+        EXPECT_EQ(j.queue, i % 2 ? "odd" : "even");
+    }
+    auto stats = redis().info("cmdstat_evalsha");
+    auto calls = std::stoll(stats.substr(stats.find("calls=") + 6));
+    EXPECT_LT(calls, n / 4) << stats;
+}
