@@ -96,6 +96,9 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
         co_return;
     }
     ropts->client_name = "spool-api";
+    // The API answers 503 at once while Redis is down rather than holding each
+    // request for its deadline (the maintenance loops simply retry next tick).
+    ropts->fail_fast_when_down = true;
     auto conn = redis::connection::create(ex, *ropts);
     conn->start();
     auto sub = redis::subscriber::create(ex, *ropts);

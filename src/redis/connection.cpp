@@ -81,7 +81,7 @@ struct connection::impl {
         errc refused{};
         if (self.stopped_)
             refused = errc::shutting_down;
-        else if (!started || rejected)
+        else if (!started || rejected || (self.opts_.fail_fast_when_down && down))
             refused = errc::not_connected;
         else
             for (const auto& c : cmds)
@@ -251,6 +251,7 @@ struct connection::impl {
     bool link_up = false;      // the reader and writer of a link are running
     bool dropping = false;     // the current link is being torn down
     bool writer_idle = false;  // the writer waits on writer_wake
+    bool down = false;         // a connect attempt failed since the last link (fail_fast_when_down)
     bool rejected = false;     // the server refused our credentials: fail fast until a connect works
     std::string drop_why;
     std::string last_error;
@@ -300,15 +301,19 @@ asio::awaitable<void> connection::run() {
         if (res.ec) {
             m.last_error = res.why;
             m.log.failed(res.why);
+            m.down = true;
             if (res.rejected) {
                 // Waiting out each request's deadline would only hide a configuration error.
                 m.rejected = true;
+                m.pipe.fail_all(errc::not_connected);
+            } else if (opts_.fail_fast_when_down) {
                 m.pipe.fail_all(errc::not_connected);
             }
             co_await m.pause(m.retry.next());
             continue;
         }
         m.rejected = false;
+        m.down = false;
         m.retry.reset();
         m.link_up = true;
         m.dropping = false;

@@ -169,6 +169,31 @@ TEST_F(ConnectionTest, ReconnectsAfterServerRestart) {
     ASSERT_TRUE(drive_until(ctx, [&] { return notified == 2; }));
 }
 
+TEST_F(ConnectionTest, FailFastWhenDownAnswersAtOnceAndRecovers) {
+    auto o = test::options_for(redis());
+    o.fail_fast_when_down = true;
+    auto c = connection::create(ctx.get_executor(), o);
+    c->start();
+    conns.push_back(c);
+    ASSERT_TRUE(run(c->wait_connected(5s)));
+
+    redis().stop();
+    // Once a reconnect attempt has failed, a request with a long deadline fails at once.
+    ASSERT_TRUE(drive_until(ctx, [&] { return !c->is_connected() && !c->last_error().empty(); }));
+    ASSERT_TRUE(drive_until(ctx, [&] {
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = run(c->exec(command{"GET", "k"}, 10s));
+        return !r.has_value() && r.error() == errc::not_connected &&
+               std::chrono::steady_clock::now() - t0 < 1s;
+    }));
+
+    redis().start();
+    ASSERT_TRUE(run(c->wait_connected(5s)));
+    auto r = run(c->exec(command{"PING"}));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->str, "PONG");
+}
+
 TEST_F(ConnectionTest, InFlightRequestFailsWithConnectionLost) {
     auto c = open_default();
     std::optional<result<reply>> blpop;

@@ -39,6 +39,11 @@ struct connection_options {
     // PING; no answer within the same time drops it, so a silently dead link (NAT
     // timeout, frozen server) is noticed even without traffic. 0 turns it off.
     std::chrono::milliseconds health_check{15000};
+    // Once a reconnect attempt has failed (Redis is down, not just blipping),
+    // fail waiting and new requests at once with errc::not_connected instead of
+    // holding them until their deadline. For request/response front ends (the
+    // HTTP API answers 503 at once); workers leave it off and ride out restarts.
+    bool fail_fast_when_down = false;
 };
 
 // Parses the URL forms above. Query parameters: db, tls_verify=0, ca, cert, key.

@@ -29,6 +29,11 @@ local function emit(events_key, maxlen, channel, kind, id, queue, status, now, e
     ',"status":"' .. status .. '","ts":' .. now .. ',"stream_id":"' .. sid .. '"' .. extra .. '}')
   return sid
 end
+-- Milliseconds from a to b; never negative (the times come from different hosts' clocks).
+local function span(a, b)
+  if b > a then return b - a end
+  return 0
+end
 local function drop_unique(unique_key, job_key, id)
   local uk = redis.call('HGET', job_key, 'unique_key')
   if uk and uk ~= '' and redis.call('HGET', unique_key, uk) == id then
@@ -232,7 +237,7 @@ for i = 0, n - 1 do
     local uk = ARGV[a + 7]
     if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
     local started = tonumber(ARGV[a + 5])
-    local timing = ',"duration_ms":' .. (nnow - started) .. ',"wait_ms":' .. (started - tonumber(ARGV[a + 6]))
+    local timing = ',"duration_ms":' .. span(started, nnow) .. ',"wait_ms":' .. span(tonumber(ARGV[a + 6]), started)
     local sid = redis.call('XADD', KEYS[9 + 3 * i], '*', 'type', 'status', 'data',
       '{"status":"completed","ts":' .. now .. timing .. '}')
     redis.call('PUBLISH', channel, '{"type":"job_completed","job_id":"' .. id .. head .. ',"stream_id":"' .. sid ..
@@ -278,7 +283,7 @@ for i = 0, n - 1 do
     local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'created_at', 'started_at')
     local attempts, max_retries = tonumber(f[1]) or 1, tonumber(f[2]) or 0
     local started = tonumber(f[4]) or tonumber(now)
-    local timing = ',"duration_ms":' .. (tonumber(now) - started) .. ',"wait_ms":' .. (started - (tonumber(f[3]) or started))
+    local timing = ',"duration_ms":' .. span(started, tonumber(now)) .. ',"wait_ms":' .. span(tonumber(f[3]) or started, started)
     if redis.call('SREM', KEYS[8], id) == 1 then
       to_cancelled(job_key, ev, KEYS[9], KEYS[6], KEYS[5], id, queue, now, maxlen, channel)
       out[#out + 1] = 3

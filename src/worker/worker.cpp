@@ -75,6 +75,7 @@ struct worker::impl {
         bool progress_pending = false, progress_writing = false;
         int progress = 0;
         std::string progress_message;
+        std::unique_ptr<asio::steady_timer> progress_settled;  // cancelled when the writes stop
     };
 
     struct pending_completion {
@@ -219,6 +220,13 @@ struct worker::impl {
         rj->job = std::move(j);
         std::weak_ptr<running_job> weak = rj;
         rj->control->on_progress = [this, weak](int percent, std::string message) {
+            // From the I/O thread (async handlers) it is queued at once; from the
+            // pool it is posted ahead of the handler's return (FIFO), so either
+            // way the outcome is reported after the handler's last progress.
+            if (io_.get_executor().running_in_this_thread()) {
+                if (auto r = weak.lock()) queue_progress(r, percent, std::move(message));
+                return;
+            }
             asio::post(io_, [this, weak, percent, message = std::move(message)]() mutable {
                 if (auto r = weak.lock()) queue_progress(r, percent, std::move(message));
             });
@@ -255,6 +263,12 @@ struct worker::impl {
         if (o.what == outcome::kind::ok && !rj->lost) o = co_await invoke(q, ctx);
         // A hard stop cancelled the handler; reporting must not be cancelled too.
         co_await asio::this_coro::reset_cancellation_state();
+        // The last progress event goes in before the outcome: once the job is
+        // completed its lease is gone and a late progress write would be dropped.
+        while (rj->progress_writing) {
+            if (!rj->progress_settled) rj->progress_settled = std::make_unique<asio::steady_timer>(io_, forever);
+            co_await rj->progress_settled->async_wait(use_tuple);
+        }
         co_await report(rj, std::move(o));
         finish(rj);
     }
@@ -474,6 +488,7 @@ struct worker::impl {
             if (!r && r.error() != errc::lease_lost) warn_throttled("progress of " + rj->job.id + ": " + r.error().message());
         }
         rj->progress_writing = false;
+        if (rj->progress_settled) rj->progress_settled->cancel();
     }
 
     void finish(const std::shared_ptr<running_job>& rj) {

@@ -124,6 +124,34 @@ TEST_F(WorkerTest, BlockingHandlersRunOnThePoolNotTheIoThread) {
     EXPECT_EQ(run_coro(ctx_, broker_->get_result(id)).value().data, "{\"sum\":3}");
 }
 
+// A handler's last progress call right before it returns used to be written
+// after the completion, when the lease was gone, and so was dropped.
+TEST_F(WorkerTest, LastProgressBeforeReturnIsRecordedBeforeCompletion) {
+    auto last_step = [](job_context& job) -> asio::awaitable<std::string> {
+        job.progress(50, "half");
+        job.progress(100, "done");
+        co_return std::string{"{}"};
+    };
+    worker_thread w{opts(), [&](worker& w) {
+                        w.handle("async", handler::async(last_step));
+                        w.handle("blocking", handler::blocking([](job_context& job) {
+                                     job.progress(100, "done");
+                                     return std::string{"{}"};
+                                 }));
+                    }};
+    for (const char* queue : {"async", "blocking"}) {
+        auto id = submit(queue);
+        ASSERT_TRUE(wait_until([&] { return status_is(id, job_status::completed); })) << queue;
+        auto evs = run_coro(ctx_, broker_->events(id, "0", 100)).value();
+        ASSERT_GE(evs.size(), 2u) << queue;
+        const auto& before_last = evs[evs.size() - 2];
+        EXPECT_EQ(before_last.type, "progress") << queue;
+        EXPECT_NE(before_last.data.find("\"progress\":100"), std::string::npos) << queue << ": " << before_last.data;
+        EXPECT_NE(evs.back().data.find("completed"), std::string::npos) << queue;
+        EXPECT_EQ(get(id).progress, 100) << queue;
+    }
+}
+
 TEST_F(WorkerTest, ThrowingHandlerRetriesThenFails) {
     std::atomic<int> calls{0};
     worker_thread w{opts(), [&](worker& w) {
