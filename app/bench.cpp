@@ -14,6 +14,7 @@
 #include "util/clock.hpp"
 #include "util/log.hpp"
 
+#include <spool/event_loop.hpp>
 #include <spool/worker.hpp>
 
 #include <boost/json.hpp>
@@ -45,7 +46,11 @@ T must(result<T> r, const char* what) {
     return std::move(*r);
 }
 
-// Runs `aw` to completion on `io` (the caller's thread drives it).
+// The producer's busy-poll budget (bench_options::busy_poll_us).
+std::chrono::microseconds producer_spin{0};
+
+// Runs `aw` to completion on `io` (the caller's thread drives it), polling for
+// `producer_spin` after each event before blocking, as run_polling does.
 template <class T>
 T block_on(asio::io_context& io, asio::awaitable<T> aw) {
     std::optional<T> out;
@@ -55,7 +60,15 @@ T block_on(asio::io_context& io, asio::awaitable<T> aw) {
         else out.emplace(std::move(v));
     });
     io.restart();
-    while (!out && !error) io.run_one();
+    auto last_work = steady::now();
+    while (!out && !error) {
+        if (io.poll_one() > 0) {
+            last_work = steady::now();
+        } else if (steady::now() - last_work >= producer_spin) {
+            io.run_one();
+            last_work = steady::now();
+        }
+    }
     if (error) std::rethrow_exception(error);
     return std::move(*out);
 }
@@ -112,11 +125,11 @@ struct bench_worker {
     std::unique_ptr<worker> w;
     std::thread thread;
 
-    bench_worker(worker_options o, const std::string& queue) {
+    bench_worker(worker_options o, const std::string& queue, std::chrono::microseconds spin) {
         w = std::make_unique<worker>(io, std::move(o));
         w->handle(queue, handler::async(echo));
         w->start();
-        thread = std::thread{[this] { io.run(); }};
+        thread = std::thread{[this, spin] { run_polling(io, spin); }};
     }
     void stop() {
         asio::co_spawn(io, w->stop(std::chrono::seconds{5}), [this](std::exception_ptr) { io.stop(); });
@@ -148,6 +161,7 @@ void cleanup(bench_context& b) {
 int run_bench(const bench_options& o) {
     bench_context b;
     b.url = o.redis_url;
+    producer_spin = std::chrono::microseconds{o.busy_poll_us};
     auto ropts = redis::parse_url(b.url);
     if (!ropts) {
         std::cerr << "spool bench: invalid --redis URL " << b.url << "\n";
@@ -194,7 +208,7 @@ int run_bench(const bench_options& o) {
         double cpu0 = redis_cpu_seconds(b);
         t0 = steady::now();
         {
-            bench_worker w{wo, "process"};
+            bench_worker w{wo, "process", producer_spin};
             while (done.load() < o.jobs) {
                 std::this_thread::sleep_for(std::chrono::microseconds{200});  // polling the counter, not a fixed wait
                 if (seconds_since(t0) > 600) throw std::runtime_error("process phase did not finish in 10 minutes");
@@ -220,7 +234,7 @@ int run_bench(const bench_options& o) {
         };
         std::vector<std::pair<std::string, steady::time_point>> started;
         {
-            bench_worker w{wo, "latency"};
+            bench_worker w{wo, "latency", std::chrono::microseconds{o.busy_poll_us}};
             block_on(b.io, b.conn->exec(redis::command{"PING"}));
             auto interval = std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(1.0 / o.rate));
             auto next = steady::now() + std::chrono::milliseconds{50};  // let the worker block on Redis first
@@ -262,6 +276,7 @@ int run_bench(const bench_options& o) {
     out["concurrency"] = o.concurrency;
     out["latency_rate"] = o.rate;
     out["latency_jobs"] = o.latency_jobs;
+    out["busy_poll_us"] = o.busy_poll_us;
     if (o.json) std::cout << boost::json::serialize(out) << std::endl;
     b.conn->stop();
     return 0;

@@ -16,6 +16,9 @@ struct bench_options {
     double rate = 500;           // jobs per second for the latency phase
     std::size_t latency_jobs = 2000;
     std::size_t batch = 1000;    // jobs per submit_many call in the bulk phase
+    // Producer and worker event loops poll this long after each event before
+    // they block (spool/event_loop.hpp; the default of `spool worker`). 0: off.
+    long busy_poll_us = 0;
     bool json = false;
 };
 

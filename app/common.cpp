@@ -28,6 +28,7 @@ void add_config_flags(CLI::App& cmd, conf::flag_values& f) {
     opt_str("--log-format", f.log_format, "text or json");
     opt_str("--id", f.id, "worker id (default host-pid)");
     opt_int("--concurrency", f.concurrency, "jobs a worker runs at once");
+    opt_int("--busy-poll-us", f.busy_poll_us, "worker: poll this long after work before sleeping (0: off, the default)");
     cmd.add_option_function<std::string>(
         "--queues",
         [&f](const std::string& v) {

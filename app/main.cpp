@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
     b->add_option("--rate", bench.rate, "Jobs per second in the latency phase")->capture_default_str();
     b->add_option("--latency-jobs", bench.latency_jobs, "Jobs in the latency phase")->capture_default_str();
     b->add_option("--batch", bench.batch, "Jobs per bulk submit")->capture_default_str();
+    b->add_option("--busy-poll-us", bench.busy_poll_us,
+                  "Producer and worker poll this long after each event before sleeping (0: off)")
+        ->capture_default_str()
+        ->check(CLI::Range(0L, 1000000L));
     b->add_flag("--json", bench.json, "Print one JSON object");
     int code = 0;
     b->callback([&] { code = spool::app::run_bench(bench); });

@@ -56,6 +56,7 @@ std::vector<std::string> worker_argv(const conf::flag_values& f, const std::stri
     };
     if (f.config) add("--config", *f.config);
     if (f.concurrency) add("--concurrency", std::to_string(*f.concurrency));
+    if (f.busy_poll_us) add("--busy-poll-us", std::to_string(*f.busy_poll_us));
     if (f.log_level) add("--log-level", *f.log_level);
     if (f.log_format) add("--log-format", *f.log_format);
     if (f.queues) {

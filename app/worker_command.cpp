@@ -9,6 +9,7 @@
 #include "redis/options.hpp"
 #include "util/log.hpp"
 
+#include <spool/event_loop.hpp>
 #include <spool/worker.hpp>
 
 #include <iostream>
@@ -73,7 +74,7 @@ int run_worker(const conf::flag_values& flags) {
         if (e) log->error("worker stopped with an exception");
         io.stop();
     });
-    io.run();
+    run_polling(io, cfg->worker.busy_poll);
     log->info("worker exited after signal {}", sig);
     return 0;
 }

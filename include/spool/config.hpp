@@ -10,6 +10,7 @@
 // concurrency = number of CPU cores (at least 1), key prefix "spool".
 #pragma once
 
+#include <spool/event_loop.hpp>
 #include <spool/job.hpp>
 
 #include <algorithm>
@@ -87,6 +88,9 @@ struct worker_config {
     std::vector<std::string> queues;  // empty: every configured queue
     int concurrency = default_worker_concurrency();
     std::chrono::seconds grace = default_worker_grace;  // SIGTERM: time to finish running jobs
+    // After each burst of work the event loop polls this long before it blocks
+    // (spool/event_loop.hpp); 0 blocks at once. WORKER_BUSY_POLL_US / --busy-poll-us.
+    std::chrono::microseconds busy_poll = default_busy_poll;
 };
 
 // The HTTP API of `spool serve`.

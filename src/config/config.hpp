@@ -66,6 +66,7 @@ struct flag_values {
     std::optional<std::int64_t> max_payload_bytes;   // --max-payload-bytes N
     std::optional<std::vector<std::string>> queues;  // --queues a,b (items may hold commas)
     std::optional<std::int64_t> concurrency;         // --concurrency N
+    std::optional<std::int64_t> busy_poll_us;        // --busy-poll-us N
     std::optional<std::string> id;                   // --id
     std::optional<std::string> log_level;            // --log-level
     std::optional<std::string> log_format;           // --log-format text|json

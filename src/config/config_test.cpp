@@ -329,6 +329,7 @@ TEST(ConfigEnvironment, AppliesEveryVariable) {
                 {"SOLVER_WORKERS", "5"},
                 {"API_PORT", "3001"},
                 {"WORKER_CONCURRENCY", "7"},
+                {"WORKER_BUSY_POLL_US", "0"},
                 {"WORKER_QUEUES", " solve, simulation ,,"},
                 {"WORKER_ID", "worker1-direct"},
                 {"LOG_LEVEL", "DEBUG"},
@@ -345,6 +346,7 @@ TEST(ConfigEnvironment, AppliesEveryVariable) {
     EXPECT_EQ(c.workers, 5);
     EXPECT_EQ(c.api.port, 3001);
     EXPECT_EQ(c.worker.concurrency, 7);
+    EXPECT_EQ(c.worker.busy_poll, std::chrono::microseconds{0});
     EXPECT_EQ(c.worker.queues, (std::vector<std::string>{"solve", "simulation"}));
     EXPECT_EQ(c.worker.id, "worker1-direct");
     EXPECT_EQ(c.log_level, "debug");
@@ -381,6 +383,8 @@ TEST(ConfigEnvironment, InvalidValuesAreClearErrors) {
               R"(environment REDIS_DB: expected an integer 0..1000000, got "-1")");
     EXPECT_EQ(error_for("WORKER_CONCURRENCY", "0"),
               R"(environment WORKER_CONCURRENCY: expected an integer 1..100000, got "0")");
+    EXPECT_EQ(error_for("WORKER_BUSY_POLL_US", "-5"),
+              R"(environment WORKER_BUSY_POLL_US: expected an integer 0..1000000, got "-5")");
     EXPECT_EQ(error_for("RESULT_TTL_SECONDS", "1h"),
               R"(environment RESULT_TTL_SECONDS: expected an integer 1..2147483647, got "1h")");
     EXPECT_EQ(error_for("START_WORKERS", "maybe"),

@@ -148,6 +148,11 @@ config_status apply_environment(config& c, const getenv_fn& getenv) {
         if (!n) return n.error();
         c.worker.concurrency = static_cast<int>(*n);
     }
+    if (auto v = get("WORKER_BUSY_POLL_US")) {
+        auto n = to_integer(where("WORKER_BUSY_POLL_US"), *v, 0, 1000000);
+        if (!n) return n.error();
+        c.worker.busy_poll = std::chrono::microseconds{*n};
+    }
     if (auto v = get("WORKER_QUEUES")) {
         auto queues = split_list(*v);
         if (queues.empty())
@@ -207,6 +212,11 @@ config_status apply_flags(config& c, const flag_values& f) {
         auto n = check_range("--concurrency", *f.concurrency, 1, 100000);
         if (!n) return n.error();
         c.worker.concurrency = static_cast<int>(*n);
+    }
+    if (f.busy_poll_us) {
+        auto n = check_range("--busy-poll-us", *f.busy_poll_us, 0, 1000000);
+        if (!n) return n.error();
+        c.worker.busy_poll = std::chrono::microseconds{*n};
     }
     if (f.id) {
         if (auto s = nonempty("--id", *f.id); !s) return s;

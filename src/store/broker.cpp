@@ -625,10 +625,81 @@ asio::awaitable<result<void>> broker::resume(std::string queue) {
 
 // ---------------------------------------------------------------- worker side
 
+namespace {
+
+// One started job's reply fields (start and take scripts) -> claimed_job.
+bool decode_started(const reply& f, claimed_job& j) {
+    if (!f.is_array() || f.elements.size() < 7) return false;  // job deleted meanwhile
+    j.payload = f.elements[0].str;
+    j.attempt = static_cast<int>(int_of(f.elements[1]));
+    j.max_retries = static_cast<int>(to_ll(f.elements[2].str));
+    j.timeout = std::chrono::seconds{to_ll(f.elements[3].str)};
+    j.ttl = std::chrono::seconds{to_ll(f.elements[4].str)};
+    j.created_at = to_ll(f.elements[5].str);
+    j.unique_key = f.elements[6].str;
+    return true;
+}
+
+millis next_due_of(const reply& r) { return to_ll(r.str.empty() ? std::to_string(r.integer) : r.str); }
+
+std::vector<std::string> ids_of(const reply& r) {
+    std::vector<std::string> ids;
+    ids.reserve(r.elements.size());
+    for (const auto& e : r.elements) ids.push_back(e.str);
+    return ids;
+}
+
+}  // namespace
+
 asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now) {
     const auto& k = impl_->k;
     const auto& queue = req.queue;
+    const std::size_t max_jobs = std::max<std::size_t>(req.max_jobs, 1);
+    const millis lease_until = now + req.lease.count();
+    const char* status = req.validating ? "validating" : "in_progress";
     claim_batch batch;
+
+    if (!req.candidates.empty()) {
+        if (req.candidates.size() > max_jobs) req.candidates.resize(max_jobs);
+        std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.active(queue),
+                                      k.leases(queue), k.meta(queue),      k.marker(queue)};
+        std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
+                                      queue, req.worker_id, status, std::to_string(req.lease.count()),
+                                      std::to_string(max_jobs)};
+        for (auto& id : req.candidates) {
+            keys.push_back(k.job(queue, id));
+            keys.push_back(k.events(queue, id));
+            args.push_back(std::move(id));
+        }
+        auto r = co_await run_script(conn_, scripts::take(), std::move(keys), std::move(args));
+        if (!r) co_return r.error();
+        const auto& e = r->elements;
+        if (e.empty()) co_return errc::bad_reply;
+        if (int_of(e[0]) == -1) {
+            batch.paused = true;
+            co_return batch;
+        }
+        if (e.size() < 2 || (e.size() - 2) % 3 != 0) co_return errc::bad_reply;
+        batch.next_due = next_due_of(e[0]);
+        batch.next = ids_of(e[1]);
+        for (std::size_t i = 2; i + 2 < e.size(); i += 3) {
+            claimed_job j;
+            j.id = e[i].str;
+            j.token = int_of(e[i + 1]);
+            j.queue = queue;
+            if (!decode_started(e[i + 2], j)) continue;
+            j.started_at = now;
+            j.lease_until = lease_until;
+            batch.jobs.push_back(std::move(j));
+        }
+        const bool due_waiting = batch.next_due > 0 && batch.next_due <= now;
+        if (!batch.jobs.empty() && !due_waiting) co_return batch;
+        if (due_waiting) batch.next.clear();  // the next claim must be the full one
+        if (batch.jobs.size() >= max_jobs) co_return batch;
+        // Stale candidates (others took them) or due scheduled jobs: the full claim.
+        req.max_jobs = max_jobs - batch.jobs.size();
+    }
+
     std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.leases(queue),
                                   k.meta(queue), k.marker(queue)};
     std::vector<std::string> args_v{std::to_string(now), std::to_string(req.lease.count()),
@@ -641,14 +712,16 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
         batch.paused = true;
         co_return batch;
     }
-    batch.next_due = to_ll(e[0].str.empty() ? std::to_string(e[0].integer) : e[0].str);
-    if (e.size() < 3) co_return batch;
+    if (e.size() < 2) co_return errc::bad_reply;
+    batch.next_due = next_due_of(e[0]);
+    batch.next = ids_of(e[1]);
+    if (e.size() < 4) co_return batch;
 
     std::vector<std::string> keys{k.active(queue), k.leases(queue)};
     std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
-                                  req.worker_id, req.validating ? "validating" : "in_progress"};
+                                  req.worker_id, status};
     std::vector<std::pair<std::string, std::int64_t>> claimed;
-    for (std::size_t i = 1; i + 1 < e.size(); i += 2) {
+    for (std::size_t i = 2; i + 1 < e.size(); i += 2) {
         claimed.emplace_back(e[i].str, int_of(e[i + 1]));
         keys.push_back(k.job(queue, e[i].str));
         keys.push_back(k.events(queue, e[i].str));
@@ -659,21 +732,12 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
     if (!s) co_return s.error();  // the leases run out and the reaper hands the jobs back
     const auto& started = s->elements;
     if (started.size() != claimed.size()) co_return errc::bad_reply;
-    const millis lease_until = now + req.lease.count();
     for (std::size_t i = 0; i < claimed.size(); ++i) {
-        const auto& f = started[i];
-        if (!f.is_array() || f.elements.size() < 7) continue;  // job deleted meanwhile
         claimed_job j;
         j.id = std::move(claimed[i].first);
         j.token = claimed[i].second;
         j.queue = queue;
-        j.payload = f.elements[0].str;
-        j.attempt = static_cast<int>(int_of(f.elements[1]));
-        j.max_retries = static_cast<int>(to_ll(f.elements[2].str));
-        j.timeout = std::chrono::seconds{to_ll(f.elements[3].str)};
-        j.ttl = std::chrono::seconds{to_ll(f.elements[4].str)};
-        j.created_at = to_ll(f.elements[5].str);
-        j.unique_key = f.elements[6].str;
+        if (!decode_started(started[i], j)) continue;
         j.started_at = now;
         j.lease_until = lease_until;
         batch.jobs.push_back(std::move(j));
@@ -683,15 +747,29 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
 
 asio::awaitable<result<bool>> broker::wait_for_work(redis::connection& blocking_conn, std::string queue,
                                                     std::chrono::milliseconds timeout) {
+    auto w = co_await wait_for_work(blocking_conn, std::move(queue), timeout, 0);
+    // result<bool> cannot be built from an error_code implicitly (it converts to bool).
+    if (!w) co_return result<bool>{boost::system::in_place_error, w.error()};
+    co_return result<bool>{boost::system::in_place_value, w->woken};
+}
+
+asio::awaitable<result<wake>> broker::wait_for_work(redis::connection& blocking_conn, std::string queue,
+                                                    std::chrono::milliseconds timeout, std::size_t peek) {
     auto ms = std::max<long long>(timeout.count(), 1);
     char secs[32];
     std::snprintf(secs, sizeof secs, "%lld.%03lld", ms / 1000, ms % 1000);
-    auto r = co_await blocking_conn.exec(command{"BZPOPMIN", impl_->k.marker(queue), secs},
-                                         std::chrono::milliseconds{ms + 5000});
-    // result<bool> cannot be built from an error_code implicitly (it converts to bool).
-    if (!r) co_return result<bool>{boost::system::in_place_error, r.error()};
-    if (r->is_error()) co_return result<bool>{boost::system::in_place_error, make_error_code(errc::redis_error)};
-    co_return result<bool>{boost::system::in_place_value, !r->is_nil()};
+    std::vector<command> cmds{command{"BZPOPMIN", impl_->k.marker(queue), secs}};
+    // Queued behind the blocked BZPOPMIN, the ZRANGE runs the moment it returns:
+    // the wake-up and the candidates arrive in one round trip.
+    if (peek > 0) cmds.push_back(command{"ZRANGE", impl_->k.queued(queue), 0, static_cast<long long>(peek) - 1});
+    auto r = co_await blocking_conn.exec_many(std::move(cmds), std::chrono::milliseconds{ms + 5000});
+    if (!r) co_return r.error();
+    for (const auto& x : *r)
+        if (x.is_error()) co_return errc::redis_error;
+    wake w;
+    w.woken = !r->front().is_nil();
+    if (peek > 0 && r->size() > 1) w.ready = ids_of((*r)[1]);
+    co_return w;
 }
 
 asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string queue, std::vector<completion> done,

@@ -58,12 +58,26 @@ struct claim_request {
     std::size_t max_jobs = 1;
     std::chrono::milliseconds lease = default_lease;
     bool validating = false;  // start jobs as `validating` instead of `in_progress`
+    // Ids the caller believes are at the head of the queue (claim_batch::next or
+    // wake::ready). When given, they are claimed and started in one script call;
+    // when none of them is still queued, or due scheduled jobs wait, the
+    // two-step claim runs as well.
+    std::vector<std::string> candidates;
 };
 
 struct claim_batch {
     std::vector<claimed_job> jobs;
     bool paused = false;  // the queue is paused: nothing was claimed
     millis next_due = 0;  // earliest scheduled job (0: none), so the caller can bound its wait
+    // The head of the queue left behind (up to max_jobs ids): the candidates for
+    // the next claim. Empty when the queue looked empty.
+    std::vector<std::string> next;
+};
+
+// What wait_for_work saw when it returned.
+struct wake {
+    bool woken = false;               // a submit (or resume, retry, ...) signalled work
+    std::vector<std::string> ready;   // head of the queue right after the wake (candidates)
 };
 
 struct lease_ref {
@@ -168,13 +182,18 @@ public:
     asio::awaitable<result<void>> resume(std::string queue);
 
     // --- worker side ---
-    // Claims up to max_jobs ready jobs (promoting due scheduled ones first) and
-    // starts them. Never blocks; see wait_for_work.
+    // Claims up to max_jobs ready jobs (due scheduled ones first, then by priority
+    // and age) and starts them: one script call when req.candidates are still
+    // queued, two otherwise. Never blocks; see wait_for_work.
     asio::awaitable<result<claim_batch>> claim(claim_request req, millis now);
     // Blocks (on `blocking_conn`, which must be a connection of its own) until work
     // may be ready in `queue` or `timeout` passed. True when woken by a submit.
     asio::awaitable<result<bool>> wait_for_work(redis::connection& blocking_conn, std::string queue,
                                                 std::chrono::milliseconds timeout);
+    // The same, and in the same round trip reads up to `peek` ids at the head of
+    // the queue once woken: candidates for the claim that follows.
+    asio::awaitable<result<wake>> wait_for_work(redis::connection& blocking_conn, std::string queue,
+                                                std::chrono::milliseconds timeout, std::size_t peek);
     // Fenced completion of many jobs of one queue; one entry per completion:
     // success, or errc::lease_lost when a newer attempt owns the job.
     asio::awaitable<result<std::vector<result<void>>>> complete(std::string queue, std::vector<completion> done,

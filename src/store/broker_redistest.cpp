@@ -511,6 +511,89 @@ TEST_F(BrokerTest, WaitForWorkWakesOnSubmitAndTimesOut) {
     EXPECT_TRUE(*woken);
 }
 
+TEST_F(BrokerTest, ClaimReportsTheHeadLeftBehindAndCandidatesAreTakenInOneStep) {
+    auto a = submit_to("q", 0);
+    auto b = submit_to("q", 0);
+    auto c = submit_to("q", 5);  // higher priority: first
+    auto first = claim("q", 1);
+    ASSERT_EQ(first.jobs.size(), 1u);
+    EXPECT_EQ(first.jobs[0].id, c);
+    EXPECT_EQ(first.next, (std::vector<std::string>{a}));  // at most max_jobs ids
+
+    claim_request req;
+    req.queue = "q";
+    req.worker_id = "w1";
+    req.max_jobs = 2;
+    req.candidates = {a, b};
+    auto took = run(broker_->claim(req, now())).value();
+    ASSERT_EQ(took.jobs.size(), 2u);
+    EXPECT_EQ(took.jobs[0].id, a);
+    EXPECT_EQ(took.jobs[1].id, b);
+    EXPECT_EQ(took.jobs[0].payload, "{}");
+    EXPECT_EQ(took.jobs[0].attempt, 1);
+    EXPECT_GT(took.jobs[1].token, took.jobs[0].token);
+    EXPECT_GT(took.jobs[0].token, first.jobs[0].token);
+    EXPECT_TRUE(took.next.empty());
+    EXPECT_EQ(get(a).status, job_status::in_progress);
+    EXPECT_EQ(redis().zcard(key("q", "queued")), 0);
+    EXPECT_EQ(redis().zcard(key("q", "active")), 3);
+    // The taken jobs complete like any other (their tokens fence them).
+    std::vector<completion> done{done_for(took.jobs[0], "1", std::chrono::seconds{60})};
+    EXPECT_TRUE(run(broker_->complete("q", done, now())).value().front().has_value());
+}
+
+TEST_F(BrokerTest, StaleCandidatesFallBackToTheFullClaim) {
+    auto a = submit_to("q");
+    auto b = submit_to("q");
+    auto other = claim("q", 1);  // another worker took `a` after we saw it
+    ASSERT_EQ(other.jobs.size(), 1u);
+    ASSERT_EQ(other.jobs[0].id, a);
+    claim_request req;
+    req.queue = "q";
+    req.worker_id = "w2";
+    req.max_jobs = 1;
+    req.candidates = {a};
+    auto got = run(broker_->claim(req, now())).value();
+    ASSERT_EQ(got.jobs.size(), 1u);
+    EXPECT_EQ(got.jobs[0].id, b);
+    EXPECT_EQ(get(a).worker_id, "w1");  // `a` stays with its owner
+    // A due scheduled job is not visible to `take`: the full claim promotes it.
+    job_spec d;
+    d.queue = "q";
+    d.payload = "{}";
+    d.run_at = now() + 100;
+    auto delayed = submit(d);
+    auto c = submit_to("q");
+    clock_.advance(std::chrono::milliseconds{200});
+    req.max_jobs = 2;
+    req.candidates = {c};
+    auto both = run(broker_->claim(req, now())).value();
+    std::set<std::string> ids;
+    for (const auto& j : both.jobs) ids.insert(j.id);
+    EXPECT_EQ(ids, (std::set<std::string>{c, delayed}));
+}
+
+TEST_F(BrokerTest, TakeHonoursPause) {
+    auto a = submit_to("q");
+    run(broker_->pause("q")).value();
+    claim_request req;
+    req.queue = "q";
+    req.worker_id = "w1";
+    req.candidates = {a};
+    auto r = run(broker_->claim(req, now())).value();
+    EXPECT_TRUE(r.paused);
+    EXPECT_TRUE(r.jobs.empty());
+    EXPECT_EQ(get(a).status, job_status::queued);
+}
+
+TEST_F(BrokerTest, WaitForWorkPeeksTheHeadInTheSameRoundTrip) {
+    auto a = submit_to("q");
+    auto b = submit_to("q");
+    auto w = run(broker_->wait_for_work(*blocking_, "q", std::chrono::milliseconds{2000}, 5)).value();
+    EXPECT_TRUE(w.woken);
+    EXPECT_EQ(w.ready, (std::vector<std::string>{a, b}));
+}
+
 TEST_F(BrokerTest, WorkersRegisterAndDisappearWhenTheirRecordExpires) {
     worker_info w;
     w.id = "host-1";

@@ -40,6 +40,21 @@ local function drop_unique(unique_key, job_key, id)
     redis.call('HDEL', unique_key, uk)
   end
 end
+-- Starts one leased job (start and take): status, attempt count, started event.
+-- `head`/`tail` are the parts of the event JSON shared by a batch. Returns the
+-- fields the worker needs, or nil when the record is gone (deleted meanwhile).
+local function start_one(job_key, ev_key, id, token, now, status, worker, channel, head, tail)
+  local f = redis.call('HMGET', job_key, 'payload', 'attempts', 'max_retries', 'timeout', 'ttl', 'created_at', 'unique_key')
+  if not f[1] then return nil end
+  local attempts = (tonumber(f[2]) or 0) + 1
+  redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'token', token,
+    'attempts', attempts)
+  local data = '{"status":"' .. status .. '","ts":' .. now .. ',"attempt":' .. attempts .. tail .. '}'
+  local sid = redis.call('XADD', ev_key, '*', 'type', 'status', 'data', data)
+  redis.call('PUBLISH', channel, '{"type":"job_started","job_id":"' .. id .. head .. ',"stream_id":"' .. sid ..
+    '","attempt":' .. attempts .. tail .. '}')
+  return {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or ''}
+end
 -- Terminal transitions shared by fail, release, reclaim and cancel.
 local function to_cancelled(job_key, ev, cancelled_key, unique_key, meta_key, id, queue, now, maxlen, channel)
   redis.call('HSET', job_key, 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
@@ -128,7 +143,9 @@ const redis::script& claim() {
 -- `active`. Touches queue-level keys only; `start` then updates the job records.
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] leases  KEYS[5] meta  KEYS[6] marker
 -- ARGV[1] now  ARGV[2] lease ms  ARGV[3] max jobs
--- returns {-1} when paused, else {next_due_ms_or_0, id1, token1, id2, token2, ...}
+-- returns {-1} when paused, else {next_due_ms_or_0, {next ids}, id1, token1, id2, token2, ...}
+-- where {next ids} is the head of `queued` left behind (up to max jobs): the
+-- candidates for the worker's next `take`.
 if redis.call('HGET', KEYS[5], 'paused') == '1' then return {-1} end
 local now, max = tonumber(ARGV[1]), tonumber(ARGV[3])
 local ids = {}
@@ -142,7 +159,7 @@ end
 local next_due = 0
 local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if first[2] then next_due = first[2] end
-local out = {next_due}
+local out = {next_due, {}}
 if #ids == 0 then return out end
 local last = redis.call('HINCRBY', KEYS[5], 'fence', #ids)
 local deadline = now + tonumber(ARGV[2])
@@ -156,7 +173,78 @@ end
 redis.call('ZADD', KEYS[3], unpack(zargs))
 redis.call('HSET', KEYS[4], unpack(hargs))
 -- More work waits: keep the marker so the next idle worker wakes too.
-if redis.call('ZCARD', KEYS[1]) > 0 then redis.call('ZADD', KEYS[6], 0, 'w') end
+local nexts = redis.call('ZRANGE', KEYS[1], 0, max - 1)
+if #nexts > 0 then
+  out[2] = nexts
+  redis.call('ZADD', KEYS[6], 0, 'w')
+end
+return out
+)lua");
+    return s;
+}
+
+const redis::script& take() {
+    static const redis::script s = make(R"lua(
+-- take: claim + start in one step for candidates the worker already knows (the
+-- head of `queued` as the last claim/take or the wake-up saw it). Candidates
+-- still queued are leased (fresh fencing tokens, deadline in `active`) and
+-- started; ones another worker took meanwhile are skipped. Due scheduled jobs
+-- are left to `claim` (their keys are not declared here): next_due tells.
+-- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] leases  KEYS[5] meta  KEYS[6] marker
+--   per candidate i: KEYS[7+2i] job  KEYS[8+2i] events
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] worker id  ARGV[6] status
+-- ARGV[7] lease ms  ARGV[8] how many next candidates to return; then the candidate ids
+-- returns {-1} when paused, else {next_due_ms_or_0, {next ids}, id1, token1, fields1, ...} with
+-- fields as `start` returns them
+if redis.call('HGET', KEYS[5], 'paused') == '1' then return {-1} end
+local now, channel, maxlen, queue, worker, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local n = #ARGV - 8
+local cand = {}
+for i = 1, n do cand[i] = ARGV[8 + i] end
+local scores = redis.call('ZMSCORE', KEYS[1], unpack(cand))
+local taken, idx = {}, {}
+for i = 1, n do
+  if scores[i] then taken[#taken + 1] = cand[i]; idx[#idx + 1] = i - 1 end
+end
+local next_due = 0
+local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if first[2] then next_due = first[2] end
+local out = {next_due, {}}
+if #taken > 0 then
+  redis.call('ZREM', KEYS[1], unpack(taken))
+  local last = redis.call('HINCRBY', KEYS[5], 'fence', #taken)
+  local deadline = tonumber(now) + tonumber(ARGV[7])
+  local zargs, hargs, tokens = {}, {}, {}
+  for j, id in ipairs(taken) do
+    tokens[j] = last - #taken + j
+    zargs[#zargs + 1] = deadline; zargs[#zargs + 1] = id
+    hargs[#hargs + 1] = id; hargs[#hargs + 1] = tokens[j]
+  end
+  redis.call('ZADD', KEYS[3], unpack(zargs))
+  redis.call('HSET', KEYS[4], unpack(hargs))
+  local tail = ',"worker_id":' .. cjson.encode(worker)
+  local head = '","queue":' .. cjson.encode(queue) .. ',"status":"' .. status .. '","ts":' .. now
+  local gone = {}
+  for j, id in ipairs(taken) do
+    local i = idx[j]
+    local f = start_one(KEYS[7 + 2 * i], KEYS[8 + 2 * i], id, tokens[j], now, status, worker, channel, head, tail)
+    if f then
+      out[#out + 1] = id; out[#out + 1] = tokens[j]; out[#out + 1] = f
+    else
+      gone[#gone + 1] = id
+    end
+  end
+  if #gone > 0 then
+    redis.call('ZREM', KEYS[3], unpack(gone))
+    redis.call('HDEL', KEYS[4], unpack(gone))
+  end
+end
+local nexts = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[8]) - 1)
+if #nexts > 0 then
+  out[2] = nexts
+  -- More work waits: keep the marker so the next idle worker wakes too.
+  redis.call('ZADD', KEYS[6], 0, 'w')
+end
 return out
 )lua");
     return s;
@@ -180,20 +268,12 @@ local tail = ',"worker_id":' .. cjson.encode(worker)
 local head = '","queue":' .. cjson.encode(queue) .. ',"status":"' .. status .. '","ts":' .. now
 for i = 0, n - 1 do
   local id, token = ARGV[7 + 2 * i], ARGV[8 + 2 * i]
-  local job_key = KEYS[3 + 2 * i]
-  local f = redis.call('HMGET', job_key, 'payload', 'attempts', 'max_retries', 'timeout', 'ttl', 'created_at', 'unique_key')
-  if not f[1] then
+  local f = start_one(KEYS[3 + 2 * i], KEYS[4 + 2 * i], id, token, now, status, worker, channel, head, tail)
+  if not f then
     gone[#gone + 1] = id
     out[#out + 1] = 0
   else
-    local attempts = (tonumber(f[2]) or 0) + 1
-    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'token', token,
-      'attempts', attempts)
-    local data = '{"status":"' .. status .. '","ts":' .. now .. ',"attempt":' .. attempts .. tail .. '}'
-    local sid = redis.call('XADD', KEYS[4 + 2 * i], '*', 'type', 'status', 'data', data)
-    redis.call('PUBLISH', channel, '{"type":"job_started","job_id":"' .. id .. head .. ',"stream_id":"' .. sid ..
-      '","attempt":' .. attempts .. tail .. '}')
-    out[#out + 1] = {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or ''}
+    out[#out + 1] = f
   end
 end
 if #gone > 0 then

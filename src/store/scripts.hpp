@@ -9,6 +9,7 @@ namespace spool::store::scripts {
 
 const redis::script& submit();
 const redis::script& claim();
+const redis::script& take();
 const redis::script& start();
 const redis::script& complete();
 const redis::script& fail();

@@ -3,11 +3,17 @@
 #include "util/time_format.hpp"
 
 #include <spool/error.hpp>
+#include <spool/event_loop.hpp>
 #include <spool/job.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
 using namespace spool;
 
@@ -58,4 +64,42 @@ TEST(Errors, CompareAsCodes) {
     EXPECT_EQ(ec, errc::timeout);
     EXPECT_EQ(ec.category().name(), std::string{"spool"});
     EXPECT_STREQ(to_code_name(errc::job_not_found), "job_not_found");
+}
+
+TEST(RunPolling, RunsEveryHandlerAndReturnsWhenOutOfWork) {
+    for (auto spin : {std::chrono::microseconds{0}, std::chrono::microseconds{200}}) {
+        boost::asio::io_context io;
+        int ran = 0;
+        for (int i = 0; i < 3; ++i) boost::asio::post(io, [&] { ++ran; });
+        boost::asio::steady_timer t{io, std::chrono::milliseconds{5}};
+        t.async_wait([&](boost::system::error_code) { ++ran; });
+        EXPECT_EQ(spool::run_polling(io, spin), 4u);
+        EXPECT_EQ(ran, 4);
+        EXPECT_TRUE(io.stopped());
+    }
+}
+
+TEST(RunPolling, ReturnsOnStopWithWorkStillPending) {
+    boost::asio::io_context io;
+    auto guard = boost::asio::make_work_guard(io);
+    boost::asio::steady_timer t{io, std::chrono::milliseconds{2}};
+    t.async_wait([&](boost::system::error_code) { io.stop(); });
+    EXPECT_EQ(spool::run_polling(io, std::chrono::microseconds{100}), 1u);
+}
+
+TEST(RunPolling, BlocksWhenIdleAndWakesForWorkFromAnotherThread) {
+    boost::asio::io_context io;
+    auto guard = boost::asio::make_work_guard(io);
+    bool ran = false;
+    std::thread other{[&] {
+        // Past the spin budget, so the loop is blocked in the kernel by now.
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        boost::asio::post(io, [&] {
+            ran = true;
+            guard.reset();
+        });
+    }};
+    EXPECT_EQ(spool::run_polling(io, std::chrono::microseconds{50}), 1u);
+    other.join();
+    EXPECT_TRUE(ran);
 }
