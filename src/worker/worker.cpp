@@ -116,7 +116,8 @@ struct worker::impl {
     int total_running_ = 0;
     task_group tasks_;
     bool started_ = false, stopping_ = false;
-    asio::steady_timer idle_;  // cancelled whenever running_ becomes empty
+    asio::steady_timer idle_;  // cancelled whenever running_ becomes empty or the last claim returns
+    int claims_in_flight_ = 0;  // claim calls awaiting Redis (their jobs are leased already)
     worker_stats stats_;
     std::mt19937_64 rng_{std::random_device{}()};
     millis started_at_ = now_millis();
@@ -190,7 +191,9 @@ struct worker::impl {
             req.validating = bool(q->h.validate);
             req.candidates = std::move(candidates);
             candidates.clear();
+            ++claims_in_flight_;
             auto batch = co_await broker_->claim(req, now());
+            if (--claims_in_flight_ == 0 && stopping_) idle_.cancel();
             if (!batch) {
                 warn_throttled("claim from " + q->name + " failed: " + batch.error().message() + "; retrying");
                 if (!co_await sleep_for(retry)) co_return;
@@ -611,6 +614,13 @@ struct worker::impl {
         for (auto& [name, q] : queues_) {
             q->blocking->stop();
             q->slot_free.cancel();
+        }
+        // A claim on its way back holds leases already: its jobs must be known
+        // (and then finished or handed back) before the stop can decide anything.
+        auto claim_limit = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+        while (claims_in_flight_ > 0 && std::chrono::steady_clock::now() < claim_limit) {
+            idle_.expires_at(claim_limit);
+            co_await idle_.async_wait(use_tuple);
         }
         co_await wait_idle(grace);
         if (!running_.empty()) {
