@@ -19,6 +19,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 namespace spool::app {
@@ -47,9 +48,18 @@ double env_number(const char* name, double fallback) {
     return end && *end == '\0' && d >= 0 ? d : fallback;
 }
 
+// This binary's path, so `ps` shows the workers as `.../spool worker ...`; falls
+// back to /proc/self/exe (which also survives the file being replaced on disk).
+std::string self_path() {
+    std::error_code ec;
+    auto p = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (ec || p.empty() || p.ends_with(" (deleted)") || !std::filesystem::exists(p, ec)) return "/proc/self/exe";
+    return p;
+}
+
 // Arguments for the worker children: the same config file and overrides.
 std::vector<std::string> worker_argv(const conf::flag_values& f, const std::string& url) {
-    std::vector<std::string> argv{"/proc/self/exe", "worker", "--redis", url};
+    std::vector<std::string> argv{self_path(), "worker", "--redis", url};
     auto add = [&argv](const char* flag, const std::string& v) {
         argv.push_back(flag);
         argv.push_back(v);

@@ -4,6 +4,8 @@
 #include "util/log.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <exception>
 
@@ -22,12 +24,22 @@ void task_group::spawn(asio::awaitable<void> coro, std::string name) {
     auto alive = alive_;
     auto done = [this, it, alive](std::exception_ptr e) {
         if (e) {
+            // The group (and `it`) may be gone when a task outlives it.
+            const bool cancelled = !*alive || it->cancelled;
+            const std::string name = *alive ? it->name : std::string{"(of a destroyed group)"};
             try {
                 std::rethrow_exception(e);
+            } catch (const boost::system::system_error& ex) {
+                // A co_await after cancel() throws operation_aborted: the normal way
+                // for a loop to end on shutdown, not an error.
+                if (cancelled && ex.code() == asio::error::operation_aborted)
+                    log::get("task")->debug("task {} cancelled", name);
+                else
+                    log::get("task")->error("task {} ended with an exception: {}", name, ex.what());
             } catch (const std::exception& ex) {
-                log::get("task")->error("task {} ended with an exception: {}", it->name, ex.what());
+                log::get("task")->error("task {} ended with an exception: {}", name, ex.what());
             } catch (...) {
-                log::get("task")->error("task {} ended with an unknown exception", it->name);
+                log::get("task")->error("task {} ended with an unknown exception", name);
             }
         }
         if (*alive) finished(it);
@@ -36,7 +48,10 @@ void task_group::spawn(asio::awaitable<void> coro, std::string name) {
 }
 
 void task_group::cancel() {
-    for (auto& t : tasks_) t.signal.emit(asio::cancellation_type::terminal);
+    for (auto& t : tasks_) {
+        t.cancelled = true;
+        t.signal.emit(asio::cancellation_type::terminal);
+    }
 }
 
 void task_group::finished(std::list<task>::iterator it) {

@@ -34,6 +34,7 @@ private:
     struct task {
         asio::cancellation_signal signal;
         std::string name;
+        bool cancelled = false;  // cancel() reached it: operation_aborted is its normal end
     };
     void finished(std::list<task>::iterator it);
 

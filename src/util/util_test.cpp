@@ -1,16 +1,20 @@
 // src/util/util_test.cpp
 #include "util/ids.hpp"
+#include "util/log.hpp"
+#include "util/task_group.hpp"
 #include "util/time_format.hpp"
 
 #include <spool/error.hpp>
 #include <spool/event_loop.hpp>
 #include <spool/job.hpp>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 
 #include <set>
 #include <thread>
@@ -102,4 +106,35 @@ TEST(RunPolling, BlocksWhenIdleAndWakesForWorkFromAnotherThread) {
     EXPECT_EQ(spool::run_polling(io, std::chrono::microseconds{50}), 1u);
     other.join();
     EXPECT_TRUE(ran);
+}
+
+namespace {
+asio::awaitable<void> tick_forever() {
+    asio::steady_timer t{co_await asio::this_coro::executor};
+    for (;;) {
+        t.expires_after(std::chrono::milliseconds{1});
+        co_await t.async_wait(asio::use_awaitable);  // throws operation_aborted once cancelled
+    }
+}
+}  // namespace
+
+// On shutdown every `spool serve` logged "task reaper ended with an exception:
+// Operation canceled" at error level: cancellation is a loop's normal end.
+TEST(TaskGroup, CancelledLoopIsNotLoggedAsAnError) {
+    auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+    auto logger = spool::log::get("task");
+    logger->sinks().push_back(sink);
+    asio::io_context io;
+    {
+        spool::task_group group{io.get_executor()};
+        group.spawn(tick_forever(), "ticker");
+        io.run_for(std::chrono::milliseconds{5});
+        group.cancel();
+        bool idle = false;
+        asio::co_spawn(io, group.wait(std::chrono::seconds{2}), [&](std::exception_ptr, bool r) { idle = r; });
+        io.run_for(std::chrono::seconds{2});
+        EXPECT_TRUE(idle);
+    }
+    logger->sinks().pop_back();
+    for (const auto& line : sink->last_formatted()) EXPECT_EQ(line.find("exception"), std::string::npos) << line;
 }
