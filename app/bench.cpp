@@ -50,7 +50,7 @@ T must(result<T> r, const char* what) {
 std::chrono::microseconds producer_spin{0};
 
 // Runs `aw` to completion on `io` (the caller's thread drives it), polling for
-// `producer_spin` after each event before blocking, as run_polling does.
+// `producer_spin` after each event before blocking.
 template <class T>
 T block_on(asio::io_context& io, asio::awaitable<T> aw) {
     std::optional<T> out;
@@ -60,15 +60,8 @@ T block_on(asio::io_context& io, asio::awaitable<T> aw) {
         else out.emplace(std::move(v));
     });
     io.restart();
-    auto last_work = steady::now();
-    while (!out && !error) {
-        if (io.poll_one() > 0) {
-            last_work = steady::now();
-        } else if (steady::now() - last_work >= producer_spin) {
-            io.run_one();
-            last_work = steady::now();
-        }
-    }
+    run_polling(io, producer_spin, [&] { return out || error; });
+    if (!out && !error) throw std::runtime_error("bench: the event loop stopped before the operation finished");
     if (error) std::rethrow_exception(error);
     return std::move(*out);
 }

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 
 namespace spool {
 
@@ -27,5 +28,11 @@ inline constexpr std::chrono::microseconds default_busy_poll{0};
 // keeps polling (without blocking) for `spin` before it blocks for the next
 // one. `spin` <= 0 is exactly io.run().
 std::size_t run_polling(boost::asio::io_context& io, std::chrono::microseconds spin);
+
+// The same, but returns as soon as `done()` holds (checked after each batch of
+// handlers), e.g. when one awaited operation finished. `spin` <= 0 blocks for
+// each handler in turn.
+std::size_t run_polling(boost::asio::io_context& io, std::chrono::microseconds spin,
+                        const std::function<bool()>& done);
 
 }  // namespace spool

@@ -649,6 +649,33 @@ std::vector<std::string> ids_of(const reply& r) {
     return ids;
 }
 
+// The head every claim/take reply starts with: {-1} (paused), or
+// {next_due, {next ids}, ...}. False for a malformed reply.
+bool read_claim_head(const std::vector<reply>& e, claim_batch& batch) {
+    if (e.empty()) return false;
+    if (int_of(e[0]) == -1) {
+        batch.paused = true;
+        return true;
+    }
+    if (e.size() < 2) return false;
+    batch.next_due = next_due_of(e[0]);
+    batch.next = ids_of(e[1]);
+    return true;
+}
+
+// Appends a job that `start` or `take` started (skipped when it was deleted meanwhile).
+void add_started(claim_batch& batch, std::string id, std::int64_t token, const reply& fields,
+                 const std::string& queue, millis now, millis lease_until) {
+    claimed_job j;
+    j.id = std::move(id);
+    j.token = token;
+    j.queue = queue;
+    if (!decode_started(fields, j)) return;
+    j.started_at = now;
+    j.lease_until = lease_until;
+    batch.jobs.push_back(std::move(j));
+}
+
 }  // namespace
 
 asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now) {
@@ -674,24 +701,11 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
         auto r = co_await run_script(conn_, scripts::take(), std::move(keys), std::move(args));
         if (!r) co_return r.error();
         const auto& e = r->elements;
-        if (e.empty()) co_return errc::bad_reply;
-        if (int_of(e[0]) == -1) {
-            batch.paused = true;
-            co_return batch;
-        }
-        if (e.size() < 2 || (e.size() - 2) % 3 != 0) co_return errc::bad_reply;
-        batch.next_due = next_due_of(e[0]);
-        batch.next = ids_of(e[1]);
-        for (std::size_t i = 2; i + 2 < e.size(); i += 3) {
-            claimed_job j;
-            j.id = e[i].str;
-            j.token = int_of(e[i + 1]);
-            j.queue = queue;
-            if (!decode_started(e[i + 2], j)) continue;
-            j.started_at = now;
-            j.lease_until = lease_until;
-            batch.jobs.push_back(std::move(j));
-        }
+        if (!read_claim_head(e, batch)) co_return errc::bad_reply;
+        if (batch.paused) co_return batch;
+        if ((e.size() - 2) % 3 != 0) co_return errc::bad_reply;
+        for (std::size_t i = 2; i + 2 < e.size(); i += 3)
+            add_started(batch, e[i].str, int_of(e[i + 1]), e[i + 2], queue, now, lease_until);
         const bool due_waiting = batch.next_due > 0 && batch.next_due <= now;
         if (!batch.jobs.empty() && !due_waiting) co_return batch;
         if (due_waiting) batch.next.clear();  // the next claim must be the full one
@@ -707,15 +721,8 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
     auto r = co_await run_script(conn_, scripts::claim(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
     const auto& e = r->elements;
-    if (e.empty()) co_return errc::bad_reply;
-    if (int_of(e[0]) == -1) {
-        batch.paused = true;
-        co_return batch;
-    }
-    if (e.size() < 2) co_return errc::bad_reply;
-    batch.next_due = next_due_of(e[0]);
-    batch.next = ids_of(e[1]);
-    if (e.size() < 4) co_return batch;
+    if (!read_claim_head(e, batch)) co_return errc::bad_reply;
+    if (batch.paused || e.size() < 4) co_return batch;
 
     std::vector<std::string> keys{k.active(queue), k.leases(queue)};
     std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
@@ -732,16 +739,8 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
     if (!s) co_return s.error();  // the leases run out and the reaper hands the jobs back
     const auto& started = s->elements;
     if (started.size() != claimed.size()) co_return errc::bad_reply;
-    for (std::size_t i = 0; i < claimed.size(); ++i) {
-        claimed_job j;
-        j.id = std::move(claimed[i].first);
-        j.token = claimed[i].second;
-        j.queue = queue;
-        if (!decode_started(started[i], j)) continue;
-        j.started_at = now;
-        j.lease_until = lease_until;
-        batch.jobs.push_back(std::move(j));
-    }
+    for (std::size_t i = 0; i < claimed.size(); ++i)
+        add_started(batch, std::move(claimed[i].first), claimed[i].second, started[i], queue, now, lease_until);
     co_return batch;
 }
 

@@ -40,6 +40,33 @@ local function drop_unique(unique_key, job_key, id)
     redis.call('HDEL', unique_key, uk)
   end
 end
+-- Claiming (claim and take). Leases `ids`: fresh fencing tokens from meta.fence,
+-- deadline `now + lease_ms` in `active`. Returns the tokens, in order.
+local function lease_ids(ids, active_key, leases_key, meta_key, now, lease_ms)
+  local last = redis.call('HINCRBY', meta_key, 'fence', #ids)
+  local deadline = tonumber(now) + tonumber(lease_ms)
+  local zargs, hargs, tokens = {}, {}, {}
+  for j, id in ipairs(ids) do
+    tokens[j] = last - #ids + j
+    zargs[#zargs + 1] = deadline; zargs[#zargs + 1] = id
+    hargs[#hargs + 1] = id; hargs[#hargs + 1] = tokens[j]
+  end
+  redis.call('ZADD', active_key, unpack(zargs))
+  redis.call('HSET', leases_key, unpack(hargs))
+  return tokens
+end
+-- The earliest scheduled job's due time, or 0 when none waits.
+local function next_due_of(scheduled_key)
+  local first = redis.call('ZRANGE', scheduled_key, 0, 0, 'WITHSCORES')
+  return first[2] or 0
+end
+-- Up to `n` ids at the head of `queued` (the candidates for the next `take`);
+-- when work is left, the marker is re-armed so the next idle worker wakes too.
+local function queue_head(queued_key, marker_key, n)
+  local nexts = redis.call('ZRANGE', queued_key, 0, tonumber(n) - 1)
+  if #nexts > 0 then redis.call('ZADD', marker_key, 0, 'w') end
+  return nexts
+end
 -- Starts one leased job (start and take): status, attempt count, started event.
 -- `head`/`tail` are the parts of the event JSON shared by a batch. Returns the
 -- fields the worker needs, or nil when the record is gone (deleted meanwhile).
@@ -156,28 +183,13 @@ if #ids < max then
   local popped = redis.call('ZPOPMIN', KEYS[1], max - #ids)
   for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
 end
-local next_due = 0
-local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-if first[2] then next_due = first[2] end
-local out = {next_due, {}}
+local out = {next_due_of(KEYS[2]), {}}
 if #ids == 0 then return out end
-local last = redis.call('HINCRBY', KEYS[5], 'fence', #ids)
-local deadline = now + tonumber(ARGV[2])
-local zargs, hargs = {}, {}
+local tokens = lease_ids(ids, KEYS[3], KEYS[4], KEYS[5], now, ARGV[2])
 for i, id in ipairs(ids) do
-  local token = last - #ids + i
-  zargs[#zargs + 1] = deadline; zargs[#zargs + 1] = id
-  hargs[#hargs + 1] = id; hargs[#hargs + 1] = token
-  out[#out + 1] = id; out[#out + 1] = token
+  out[#out + 1] = id; out[#out + 1] = tokens[i]
 end
-redis.call('ZADD', KEYS[3], unpack(zargs))
-redis.call('HSET', KEYS[4], unpack(hargs))
--- More work waits: keep the marker so the next idle worker wakes too.
-local nexts = redis.call('ZRANGE', KEYS[1], 0, max - 1)
-if #nexts > 0 then
-  out[2] = nexts
-  redis.call('ZADD', KEYS[6], 0, 'w')
-end
+out[2] = queue_head(KEYS[1], KEYS[6], max)
 return out
 )lua");
     return s;
@@ -206,22 +218,10 @@ local taken, idx = {}, {}
 for i = 1, n do
   if scores[i] then taken[#taken + 1] = cand[i]; idx[#idx + 1] = i - 1 end
 end
-local next_due = 0
-local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-if first[2] then next_due = first[2] end
-local out = {next_due, {}}
+local out = {next_due_of(KEYS[2]), {}}
 if #taken > 0 then
   redis.call('ZREM', KEYS[1], unpack(taken))
-  local last = redis.call('HINCRBY', KEYS[5], 'fence', #taken)
-  local deadline = tonumber(now) + tonumber(ARGV[7])
-  local zargs, hargs, tokens = {}, {}, {}
-  for j, id in ipairs(taken) do
-    tokens[j] = last - #taken + j
-    zargs[#zargs + 1] = deadline; zargs[#zargs + 1] = id
-    hargs[#hargs + 1] = id; hargs[#hargs + 1] = tokens[j]
-  end
-  redis.call('ZADD', KEYS[3], unpack(zargs))
-  redis.call('HSET', KEYS[4], unpack(hargs))
+  local tokens = lease_ids(taken, KEYS[3], KEYS[4], KEYS[5], now, ARGV[7])
   local tail = ',"worker_id":' .. cjson.encode(worker)
   local head = '","queue":' .. cjson.encode(queue) .. ',"status":"' .. status .. '","ts":' .. now
   local gone = {}
@@ -239,12 +239,7 @@ if #taken > 0 then
     redis.call('HDEL', KEYS[4], unpack(gone))
   end
 end
-local nexts = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[8]) - 1)
-if #nexts > 0 then
-  out[2] = nexts
-  -- More work waits: keep the marker so the next idle worker wakes too.
-  redis.call('ZADD', KEYS[6], 0, 'w')
-end
+out[2] = queue_head(KEYS[1], KEYS[6], ARGV[8])
 return out
 )lua");
     return s;

@@ -91,6 +91,19 @@ TEST(RunPolling, ReturnsOnStopWithWorkStillPending) {
     EXPECT_EQ(spool::run_polling(io, std::chrono::microseconds{100}), 1u);
 }
 
+TEST(RunPolling, ReturnsOnceDoneHoldsWithWorkStillPending) {
+    for (auto spin : {std::chrono::microseconds{0}, std::chrono::microseconds{100}}) {
+        boost::asio::io_context io;
+        auto guard = boost::asio::make_work_guard(io);
+        bool finished = false;
+        boost::asio::steady_timer t{io, std::chrono::milliseconds{2}};
+        t.async_wait([&](boost::system::error_code) { finished = true; });
+        EXPECT_EQ(spool::run_polling(io, spin, [&] { return finished; }), 1u);
+        EXPECT_TRUE(finished);
+        EXPECT_FALSE(io.stopped());
+    }
+}
+
 TEST(RunPolling, BlocksWhenIdleAndWakesForWorkFromAnotherThread) {
     boost::asio::io_context io;
     auto guard = boost::asio::make_work_guard(io);

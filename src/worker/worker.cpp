@@ -29,6 +29,7 @@
 
 #include <unistd.h>
 
+#include <functional>
 #include <map>
 #include <random>
 #include <thread>
@@ -617,11 +618,8 @@ struct worker::impl {
         }
         // A claim on its way back holds leases already: its jobs must be known
         // (and then finished or handed back) before the stop can decide anything.
-        auto claim_limit = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-        while (claims_in_flight_ > 0 && std::chrono::steady_clock::now() < claim_limit) {
-            idle_.expires_at(claim_limit);
-            co_await idle_.async_wait(use_tuple);
-        }
+        std::function<bool()> claims_back = [this] { return claims_in_flight_ == 0; };
+        co_await wait_until(std::move(claims_back), std::chrono::seconds{10});
         co_await wait_idle(grace);
         if (!running_.empty()) {
             log_->info("grace period over: handing back {} job(s)", running_.size());
@@ -640,8 +638,15 @@ struct worker::impl {
     }
 
     asio::awaitable<void> wait_idle(std::chrono::milliseconds limit) {
+        std::function<bool()> idle = [this] { return running_.empty(); };
+        co_await wait_until(std::move(idle), limit);
+    }
+
+    // Waits until `done()` holds or `limit` passed; `idle_` is cancelled whenever
+    // the state it looks at may have changed.
+    asio::awaitable<void> wait_until(std::function<bool()> done, std::chrono::milliseconds limit) {
         auto until = std::chrono::steady_clock::now() + limit;
-        while (!running_.empty() && std::chrono::steady_clock::now() < until) {
+        while (!done() && std::chrono::steady_clock::now() < until) {
             idle_.expires_at(until);
             co_await idle_.async_wait(use_tuple);
         }
