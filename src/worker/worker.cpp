@@ -510,7 +510,9 @@ struct worker::impl {
         running_.erase(rj->job.id);
         --rj->q->running;
         --total_running_;
-        rj->q->slot_free.cancel();
+        // The process-wide concurrency is shared by every queue: a claimer of any
+        // queue may be waiting for this slot, not only this job's own.
+        for (auto& [name, q] : queues_) q->slot_free.cancel();
         if (running_.empty()) idle_.cancel();
     }
 

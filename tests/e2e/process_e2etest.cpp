@@ -211,3 +211,44 @@ TEST_F(ProcessTest, ThreeWorkersKilledAtRandomStillCompleteEveryJobExactlyOnce) 
         EXPECT_EQ(run_coro(ctx_, broker_->get_result(id)).value().data, "{\"i\":" + std::to_string(i) + "}");
     }
 }
+
+// Regression: with every slot of the process taken by one queue's jobs, work
+// arriving on another queue waited for a slot of its own queue that never came
+// (the finishing job woke only its own queue's claimer), so that queue stopped
+// being served for good.
+TEST_F(ProcessTest, SlotsFullOnOneQueueDoNotStopServingAnother) {
+    for (const char* concurrency : {"1", "2"}) {
+        SCOPED_TRACE(std::string{"concurrency "} + concurrency);
+        auto args = worker_args(std::string{"slots"} + concurrency);
+        args.back() = concurrency;
+        process w{args, dir_ + "/slots" + concurrency + ".log"};
+        std::vector<std::string> sims;
+        for (int i = 0; i < 2; ++i) sims.push_back(submit(R"({"duration_ms":600,"steps":1})"));
+        // Every slot busy with `sim` jobs before the other queue gets work.
+        auto busy = std::atoi(concurrency);
+        ASSERT_TRUE(wait_until(
+            [&] {
+                int running = 0;
+                for (auto& id : sims) running += get(id).status == job_status::in_progress;
+                return running == busy;
+            },
+            10s));
+        std::vector<std::string> bulk;
+        for (int i = 0; i < 3; ++i) {
+            job_spec s;
+            s.queue = "bulk";
+            s.payload = "{\"n\":" + std::to_string(i) + "}";
+            bulk.push_back(run_coro(ctx_, broker_->submit(s, now_millis())).value().id);
+        }
+        for (auto& id : bulk)
+            EXPECT_TRUE(wait_until([&] { return get(id).status == job_status::completed; }, 10s)) << id;
+        for (auto& id : sims)
+            EXPECT_TRUE(wait_until([&] { return get(id).status == job_status::completed; }, 10s)) << id;
+        // And the queue stays served afterwards.
+        job_spec later;
+        later.queue = "bulk";
+        later.payload = "{}";
+        auto last = run_coro(ctx_, broker_->submit(later, now_millis())).value().id;
+        EXPECT_TRUE(wait_until([&] { return get(last).status == job_status::completed; }, 10s));
+    }
+}
