@@ -234,6 +234,30 @@ TEST_F(BrokerTest, WorkerThatStopsRenewingLosesTheJobToAnother) {
     EXPECT_EQ(late.lost, std::vector<std::string>{id});
 }
 
+// A job whose worker died goes back where it stood, not behind the backlog that
+// arrived while it ran (it restarted only once that backlog drained).
+TEST_F(BrokerTest, ReclaimedJobKeepsItsPlaceInTheQueue) {
+    auto first = submit_to("q");
+    clock_.advance(std::chrono::milliseconds{5});
+    auto second = submit_to("q");
+    auto lost = claim("q", 1, std::chrono::milliseconds{1000}).jobs.at(0);
+    ASSERT_EQ(lost.id, first);
+    clock_.advance(std::chrono::milliseconds{5});
+    std::vector<std::string> backlog;
+    for (int i = 0; i < 3; ++i) {
+        backlog.push_back(submit_to("q"));
+        clock_.advance(std::chrono::milliseconds{1});
+    }
+    clock_.advance(std::chrono::seconds{2});
+    ASSERT_EQ(run(broker_->reclaim_expired("q", now())).value(), 1u);
+    auto next = claim("q", 5).jobs;
+    ASSERT_EQ(next.size(), 5u);
+    EXPECT_EQ(next[0].id, first);
+    EXPECT_EQ(next[0].attempt, 2);
+    EXPECT_EQ(next[1].id, second);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(next[2 + i].id, backlog[i]);
+}
+
 TEST_F(BrokerTest, ReclaimFailsTheJobWhenNoRetriesAreLeft) {
     job_spec s;
     s.queue = "q";

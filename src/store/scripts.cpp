@@ -475,7 +475,8 @@ return 1
 const redis::script& reclaim() {
     static const redis::script s = make(R"lua(
 -- reclaim: jobs whose lease ran out (their worker died or stalled) go back to the
--- queue (the attempt stays counted) or to failed when no retries are left.
+-- queue in the place they had (the attempt stays counted) or to failed when no
+-- retries are left.
 -- KEYS[1] active  KEYS[2] leases  KEYS[3] queued  KEYS[4] failed  KEYS[5] meta  KEYS[6] unique
 -- KEYS[7] marker  KEYS[8] cancels  KEYS[9] cancelled; per job i: KEYS[10+2i] job  KEYS[11+2i] events
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue; then the candidate ids
@@ -491,7 +492,7 @@ for i = 0, #ARGV - 5 do
     redis.call('HDEL', KEYS[2], id)
     count = count + 1
     if redis.call('EXISTS', job_key) == 1 then
-      local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'priority')
+      local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'priority', 'created_at', 'scheduled_at')
       local attempts, max_retries = tonumber(f[1]) or 0, tonumber(f[2]) or 0
       local err = 'lease expired: the worker running attempt ' .. attempts .. ' stopped responding'
       if redis.call('SREM', KEYS[8], id) == 1 then
@@ -499,7 +500,10 @@ for i = 0, #ARGV - 5 do
       elseif attempts <= max_retries then
         redis.call('HSET', job_key, 'status', 'queued', 'error_message', err, 'progress', 0)
         redis.call('HDEL', job_key, 'worker_id', 'token')
-        redis.call('ZADD', KEYS[3], qscore(f[3] or 0, now), id)
+        -- Back in its original place, not behind the backlog: the score it was
+        -- queued with (created_at, or when it became due for delayed and retried jobs).
+        local placed = math.max(tonumber(f[4]) or tonumber(now), tonumber(f[5]) or 0)
+        redis.call('ZADD', KEYS[3], qscore(f[3] or 0, placed), id)
         redis.call('ZADD', KEYS[7], 0, 'w')
         redis.call('HINCRBY', KEYS[5], 'retried', 1)
         emit(ev, maxlen, channel, 'job_retrying', id, queue, 'queued', now, ',"error":' .. cjson.encode(err))

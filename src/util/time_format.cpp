@@ -64,6 +64,7 @@ std::optional<millis> parse_iso8601(std::string_view s) {
             std::size_t mpos = pos + 3;
             if (mpos < s.size() && s[mpos] == ':') ++mpos;
             if (!digits(s, mpos, 2, om)) return std::nullopt;
+            if (oh > 23 || om > 59) return std::nullopt;  // RFC 3339: -23:59 .. +23:59
             offset_min = (s[pos] == '-' ? -1 : 1) * (oh * 60 + om);
             pos = mpos + 2;
         } else {

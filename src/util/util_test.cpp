@@ -51,6 +51,11 @@ TEST(TimeFormat, ParsesOffsetsAndRejectsGarbage) {
     EXPECT_FALSE(parse_iso8601("yesterday"));
     EXPECT_FALSE(parse_iso8601("2025-13-01T00:00:00Z"));
     EXPECT_FALSE(parse_iso8601("2025-11-24T16:13:10Zjunk"));
+    // Offsets out of range are errors, not silently folded into the time.
+    EXPECT_FALSE(parse_iso8601("2025-11-24T16:13:10+99:99"));
+    EXPECT_FALSE(parse_iso8601("2025-11-24T16:13:10+24:00"));
+    EXPECT_FALSE(parse_iso8601("2025-11-24T16:13:10-05:60"));
+    EXPECT_EQ(parse_iso8601("2025-11-24T16:13:10-23:59"), 1'764'000'790'000 + (23 * 60 + 59) * 60'000LL);
 }
 
 TEST(JobStatus, NamesRoundTrip) {
