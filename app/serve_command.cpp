@@ -127,6 +127,7 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     so.port = cfg.api.port;
     so.max_payload_bytes = cfg.api.max_payload_bytes;
     so.api_keys = cfg.api.api_keys;
+    so.metrics_key = cfg.api.metrics_key;
     so.result_ttl = cfg.result_ttl;
     so.rate_limit_per_second = env_number("SPOOL_RATE_LIMIT", 0);
     so.rate_limit_burst = static_cast<std::uint32_t>(env_number("SPOOL_RATE_BURST", 0));

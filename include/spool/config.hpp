@@ -100,6 +100,9 @@ struct api_config {
     std::size_t max_payload_bytes = default_max_payload_bytes;
     // SPOOL_API_KEYS: API key -> tenant. Empty: authentication is off.
     std::map<std::string, std::string> api_keys;
+    // SPOOL_METRICS_KEY: when set, GET /metrics needs `Authorization: Bearer <it>`
+    // (or an admin API key). Empty: /metrics is open, for a scraper on a private network.
+    std::string metrics_key;
 };
 
 struct config {

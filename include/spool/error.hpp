@@ -33,6 +33,7 @@ enum class errc {
     queue_paused,         // the queue is paused
     unknown_queue,        // no handler is bound to the queue
     config_error,         // the configuration is invalid
+    queue_not_found,      // no queue of that name exists
 };
 
 const boost::system::error_category& spool_category() noexcept;

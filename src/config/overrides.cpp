@@ -168,6 +168,7 @@ config_status apply_environment(config& c, const getenv_fn& getenv) {
         if (!keys) return keys.error();
         c.api.api_keys = std::move(*keys);
     }
+    if (auto v = get("SPOOL_METRICS_KEY")) c.api.metrics_key = *v;
     if (auto v = get("SPOOL_DATA_DIR")) c.data_dir = *v;
     return {};
 }

@@ -10,6 +10,9 @@
 #include <boost/json/object.hpp>
 
 #include <charconv>
+#include <optional>
+
+#include <fmt/format.h>
 
 namespace spool::http {
 
@@ -18,7 +21,19 @@ using beast_http::status;
 
 namespace {
 
+// Queue depths, throughput and totals count every tenant's jobs: with API keys
+// on they are an operator's view (an admin key, tenant "*").
+std::optional<route_output> operator_only(const request_context& ctx, std::string_view what) {
+    if (!ctx.tenant_scoped()) return std::nullopt;
+    return error_output(errc::forbidden,
+                        fmt::format("{} count every tenant's jobs: they need an admin API key "
+                                    "(one bound to tenant \"*\"); a tenant lists its own jobs "
+                                    "with GET /api/jobs?status=",
+                                    what));
+}
+
 asio::awaitable<route_output> list_queues(request_context ctx) {
+    if (auto no = operator_only(ctx, "queue depths")) co_return std::move(*no);
     auto qs = co_await ctx.s().broker.queues();
     if (!qs) co_return error_output(qs.error());
     json::array arr;
@@ -34,6 +49,13 @@ asio::awaitable<route_output> set_paused(request_context ctx, bool paused) {
     std::string q{ctx.params.get("queue")};
     if (!is_valid_queue_name(q))
         co_return error_output(errc::invalid_argument, "queue is not a valid queue name");
+    // Only a queue that exists: configured here, or known to Redis (it has had jobs).
+    if (!ctx.s().opts.queue_defaults.contains(q) && q != ctx.s().opts.default_queue &&
+        q != ctx.s().opts.compat_queue) {
+        auto known = co_await ctx.s().broker.queue_exists(q);
+        if (!known) co_return error_output(known.error());
+        if (!*known) co_return error_output(errc::queue_not_found, "queue " + q + " not found");
+    }
     result<void> r;
     if (paused)
         r = co_await ctx.s().broker.pause(q);
@@ -52,6 +74,20 @@ asio::awaitable<route_output> resume_queue(request_context ctx) { return set_pau
 asio::awaitable<route_output> list_workers(request_context ctx) {
     auto ws = co_await ctx.s().broker.workers();
     if (!ws) co_return error_output(ws.error());
+    if (ctx.tenant_scoped()) {
+        // Workers are shared; the jobs they run are not: a tenant sees only its own.
+        for (auto& w : *ws) {
+            std::vector<std::string> mine;
+            for (auto& id : w.running) {
+                auto owner = co_await ctx.s().broker.owner(id);
+                if (owner && *owner == ctx.tenant)
+                    mine.push_back(std::move(id));
+                else if (!owner && owner.error() != errc::job_not_found)
+                    co_return error_output(owner.error());
+            }
+            w.running = std::move(mine);
+        }
+    }
     json::array arr;
     for (const auto& w : *ws) arr.push_back(worker_json(w));
     json::object o;
@@ -60,6 +96,7 @@ asio::awaitable<route_output> list_workers(request_context ctx) {
 }
 
 asio::awaitable<route_output> stats(request_context ctx) {
+    if (auto no = operator_only(ctx, "stats")) co_return std::move(*no);
     auto qs = co_await ctx.s().broker.queues();
     if (!qs) co_return error_output(qs.error());
     auto ws = co_await ctx.s().broker.workers();
@@ -155,8 +192,31 @@ asio::awaitable<route_output> health(request_context ctx) {
     co_return json_output(status::ok, o);
 }
 
+// Compares without an early exit, so the time taken does not tell how much of a key matched.
+bool same_secret(std::string_view a, std::string_view b) {
+    if (a.size() != b.size() || b.empty()) return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 asio::awaitable<route_output> metrics_text(request_context ctx) {
     auto& s = ctx.s();
+    if (!s.opts.metrics_key.empty()) {
+        // An operator endpoint: the metrics key, or an admin API key.
+        auto token = bearer_token(*ctx.req);
+        auto admin = s.opts.api_keys.find(token);
+        bool ok = same_secret(token, s.opts.metrics_key) ||
+                  (!token.empty() && admin != s.opts.api_keys.end() && admin->second == admin_tenant);
+        if (!ok) {
+            auto out =
+                error_output(errc::unauthorized,
+                             token.empty() ? "/metrics needs the metrics key (Authorization: Bearer <key>)"
+                                           : "unknown metrics key");
+            out.res.set(beast_http::field::www_authenticate, "Bearer");
+            co_return out;
+        }
+    }
     metrics_inputs in;
     in.open_connections = s.sessions.size();
     if (s.conn->is_connected()) {

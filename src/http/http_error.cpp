@@ -22,6 +22,7 @@ error_mapping map_error(const boost::system::error_code& ec) {
     std::string name = to_code_name(e);
     switch (e) {
         case errc::job_not_found:
+        case errc::queue_not_found:
             return {status::not_found, name};
         case errc::result_not_ready:
         case errc::invalid_state:

@@ -12,6 +12,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
@@ -53,18 +54,30 @@ std::uint64_t fnv1a(std::string_view s) {
     return h;
 }
 
-std::string bearer_token(const request& req) {
-    auto it = req.find(beast_http::field::authorization);
-    if (it == req.end()) return {};
-    std::string_view v{it->value().data(), it->value().size()};
-    if (v.size() < 7 || !beast::iequals(v.substr(0, 7), "Bearer ")) return {};
-    v.remove_prefix(7);
-    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
-    return std::string{v};
-}
-
 }  // namespace
+
+std::optional<std::string> framing_problem(const beast_http::request_header<>& head) {
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1 (and never two in any version).
+    auto hosts = head.count(beast_http::field::host);
+    if (hosts > 1) return "more than one Host header";
+    if (hosts == 0 && head.version() >= 11) return "missing Host header (required in HTTP/1.1)";
+    // RFC 9112 §6.1: a body framed by anything but plain chunked coding cannot be
+    // delimited here; reading on would run the body as the next request.
+    auto te = head.count(beast_http::field::transfer_encoding);
+    if (te > 1) return "more than one Transfer-Encoding header";
+    if (te == 1) {
+        auto v = head[beast_http::field::transfer_encoding];
+        std::string_view value{v.data(), v.size()};
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+        if (!beast::iequals(value, "chunked"))
+            return fmt::format("unsupported Transfer-Encoding \"{}\" (only \"chunked\" is accepted)", value);
+        if (head.count(beast_http::field::content_length) > 0)
+            return "both Transfer-Encoding and Content-Length";
+        if (head.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
+    }
+    return std::nullopt;
+}
 
 std::string client_rate_key(std::string_view api_key, std::string_view client_ip) {
     if (!api_key.empty()) return fmt::format("k:{:016x}", fnv1a(api_key));
@@ -106,8 +119,14 @@ void http_session::record(const request& req, const std::string& pattern, unsign
                       secs * 1000, client_ip_, tenant, req.body().size());
 }
 
-asio::awaitable<bool> http_session::write(response res) {
+asio::awaitable<bool> http_session::write(response res, bool header_only) {
     stream_.expires_after(s_.opts.write_timeout);
+    if (header_only) {
+        // HEAD: the header GET would send, Content-Length included, and no body.
+        beast_http::response_serializer<beast_http::string_body> sr{res};
+        auto [ec, n] = co_await beast_http::async_write_header(stream_, sr, use_tuple);
+        co_return !ec;
+    }
     auto [ec, n] = co_await beast_http::async_write(stream_, res, use_tuple);
     co_return !ec;
 }
@@ -255,6 +274,13 @@ asio::awaitable<void> http_session::run() {
         if (rejection) co_await reject(std::move(*rejection));
         if (hec) break;
         auto& head = parser.get();
+        if (auto problem = framing_problem(head)) {
+            rejection = error_response(beast_http::status::bad_request, "bad_request",
+                                       "malformed HTTP request: " + *problem);
+            record(head, "unmatched", 400, start, {});
+            co_await reject(std::move(*rejection));
+            break;
+        }
         auto expect = head[beast_http::field::expect];
         if (beast::iequals(expect, "100-continue") && !parser.is_done()) {
             beast_http::response<beast_http::empty_body> cont{beast_http::status::continue_, head.version()};
@@ -276,6 +302,18 @@ asio::awaitable<void> http_session::run() {
         stream_.expires_never();  // the route may take its time (Redis has its own deadlines)
 
         auto d = co_await dispatch(req);
+        const bool head_only = req.method() == beast_http::verb::head;
+        if (d.out.stream && head_only) {
+            // HEAD of an event stream: its header, and no stream.
+            record(req, d.pattern, 200, start, d.tenant);
+            auto header = sse_stream::make_header(req.version());
+            header.set(beast_http::field::server, "spool");
+            header.keep_alive(false);
+            beast_http::response_serializer<beast_http::empty_body> sr{header};
+            stream_.expires_after(s_.opts.write_timeout);
+            co_await beast_http::async_write_header(stream_, sr, use_tuple);
+            break;
+        }
         if (d.websocket) {
             record(req, d.pattern, 101, start, d.tenant);
             phase_ = phase::streaming;
@@ -301,7 +339,7 @@ asio::awaitable<void> http_session::run() {
         res.set(beast_http::field::server, "spool");
         res.prepare_payload();
         record(req, d.pattern, res.result_int(), start, d.tenant);
-        if (!co_await write(std::move(res))) break;
+        if (!co_await write(std::move(res), head_only)) break;
         if (!keep) {
             boost::system::error_code ec;
             stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);

@@ -18,6 +18,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace spool::http {
@@ -46,8 +47,9 @@ private:
     };
 
     asio::awaitable<dispatched> dispatch(const request& req);
-    // Writes `res` with the write timeout; false when the connection is unusable.
-    asio::awaitable<bool> write(response res);
+    // Writes `res` with the write timeout (only its header for a HEAD request);
+    // false when the connection is unusable.
+    asio::awaitable<bool> write(response res, bool header_only = false);
     // Error response before/while reading a request, then close (lingering).
     asio::awaitable<void> reject(response res);
     response too_large() const;
@@ -63,6 +65,11 @@ private:
     std::shared_ptr<sse_stream> sse_;
     std::shared_ptr<ws_session> ws_;
 };
+
+// Why a request's header cannot be served safely (RFC 9112: Host missing or
+// repeated, a Transfer-Encoding other than plain chunked, or with Content-Length),
+// or nullopt. Such a request is answered 400 and its connection closed.
+std::optional<std::string> framing_problem(const beast_http::request_header<>& head);
 
 // The rate-limit key of a client: "k:<hash of the API key>" with auth, else "ip:<address>".
 std::string client_rate_key(std::string_view api_key, std::string_view client_ip);

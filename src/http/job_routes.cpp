@@ -2,6 +2,7 @@
 // /api/jobs...: submit, list, status, result, events (SSE), cancel, delete, retry.
 #include "http/job_json.hpp"
 #include "http/route.hpp"
+#include "http/sse_format.hpp"
 #include "http/sse_stream.hpp"
 #include "util/ids.hpp"
 
@@ -82,6 +83,10 @@ asio::awaitable<route_output> job_events(request_context ctx) {
     // Also as a query parameter, for clients that cannot set headers.
     for (const auto& [k, v] : ctx.query)
         if ((k == "last_event_id" || k == "after") && !v.empty()) after = v;
+    if (!is_valid_event_id(after))
+        co_return error_output(
+            errc::invalid_argument,
+            "Last-Event-ID must be an event id this stream sent (like 1700000000000-0), or 0");
     route_output out;
     out.stream = std::make_shared<sse_stream>(ctx.s(), id, after, is_terminal(rec->status));
     co_return out;

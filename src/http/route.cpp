@@ -1,16 +1,21 @@
 // src/http/route.cpp
 #include "http/route.hpp"
 
+#include "http/sse_format.hpp"
 #include "util/ids.hpp"
 #include "util/log.hpp"
 
 #include <spool/error.hpp>
 
+#include <boost/beast/core/string.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <cassert>
 
 namespace spool::http {
+
+namespace json = boost::json;
 
 server_state::server_state(asio::any_io_executor ex_, server_options opts_, store::broker& broker_,
                            std::shared_ptr<redis::connection> conn_, std::shared_ptr<redis::subscriber> sub_,
@@ -48,6 +53,17 @@ response json_response(beast_http::status st, const boost::json::value& body) {
     return res;
 }
 
+std::string bearer_token(const request& req) {
+    auto it = req.find(beast_http::field::authorization);
+    if (it == req.end()) return {};
+    std::string_view v{it->value().data(), it->value().size()};
+    if (v.size() < 7 || !boost::beast::iequals(v.substr(0, 7), "Bearer ")) return {};
+    v.remove_prefix(7);
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+    return std::string{v};
+}
+
 route_output json_output(beast_http::status st, const boost::json::value& body) {
     return route_output{json_response(st, body), nullptr};
 }
@@ -68,6 +84,21 @@ asio::awaitable<api_result<job_record>> load_visible_job(request_context ctx, st
     }
     if (ctx.tenant_scoped() && rec->tenant != ctx.tenant) co_return not_found;
     co_return std::move(*rec);
+}
+
+asio::awaitable<std::optional<job_event>> final_event(server_state& s, std::string id) {
+    auto last = co_await s.broker.last_event(id);
+    if (last && *last && is_terminal_event(**last)) co_return std::move(**last);
+    auto rec = co_await s.broker.get(id);
+    if (!rec || !is_terminal(rec->status)) co_return std::nullopt;
+    job_event e;
+    e.id = last && *last ? (*last)->id : std::string{"0"};
+    e.type = "status";
+    json::object data;
+    data["status"] = to_string(rec->status);
+    data["ts"] = rec->completed_at;
+    e.data = json::serialize(data);
+    co_return e;
 }
 
 asio::awaitable<route_output> result_output(request_context ctx, std::string id) {

@@ -22,6 +22,7 @@
 #include <boost/json/value.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -106,6 +107,8 @@ void add_admin_routes(route_table& t);
 void add_compat_routes(route_table& t);
 
 // --- helpers for route functions ---
+// The token of an `Authorization: Bearer <token>` header, or "".
+std::string bearer_token(const request& req);
 response json_response(beast_http::status st, const boost::json::value& body);
 route_output json_output(beast_http::status st, const boost::json::value& body);
 route_output error_output(const api_error& e);
@@ -113,6 +116,12 @@ route_output error_output(boost::system::error_code ec, std::string message = {}
 // The job `id` when it exists and the caller may see it; otherwise job_not_found
 // (a foreign tenant's job looks exactly like an unknown one).
 asio::awaitable<api_result<job_record>> load_visible_job(request_context ctx, std::string id);
+// The event that ends a finished job's history, for a client whose replay found
+// none after its Last-Event-ID (it saw that event already when the ids match,
+// else its id is past the end and it gets this event):
+// the job's newest stream event when that is terminal, else one made from the
+// record. nullopt while the job is not terminal (or is gone).
+asio::awaitable<std::optional<job_event>> final_event(server_state& s, std::string id);
 // GET .../result: the stored JSON text as is; 404 unknown (or foreign), 409 not
 // completed yet, 410 when the result outlived its TTL (key gone or status expired).
 asio::awaitable<route_output> result_output(request_context ctx, std::string id);

@@ -77,9 +77,14 @@ route_match router::match(verb method, const std::vector<std::string>& segments)
     std::vector<verb> allowed;
     for (const auto& r : routes_) {
         if (!matches(r, segments)) continue;
-        if (r.method != method) {
-            if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end())
-                allowed.push_back(r.method);
+        // HEAD is served wherever GET is (RFC 9110 §9.3.2): the same answer, header only.
+        bool serves = r.method == method || (method == verb::head && r.method == verb::get);
+        if (!serves) {
+            auto allow = [&](verb v) {
+                if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) allowed.push_back(v);
+            };
+            allow(r.method);
+            if (r.method == verb::get) allow(verb::head);
             continue;
         }
         if (!best || more_specific(r, *best)) best = &r;

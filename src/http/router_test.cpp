@@ -81,10 +81,21 @@ TEST(Router, WrongMethodIsMethodNotAllowedWithAllow) {
     auto r = api_router();
     auto m = r.match(verb::put, "/api/jobs");
     EXPECT_EQ(m.kind, match_kind::method_not_allowed);
-    EXPECT_EQ(m.allow, "GET, POST");
+    EXPECT_EQ(m.allow, "GET, HEAD, POST");
     auto s = r.match(verb::post, "/solve/async/stats");
     EXPECT_EQ(s.kind, match_kind::method_not_allowed);
-    EXPECT_EQ(s.allow, "DELETE, GET");
+    EXPECT_EQ(s.allow, "DELETE, GET, HEAD");
+}
+
+TEST(Router, HeadIsServedWhereGetIs) {
+    auto r = api_router();
+    auto m = r.match(verb::head, "/api/jobs");
+    EXPECT_EQ(m.kind, match_kind::found);
+    EXPECT_EQ(m.id, r.match(verb::get, "/api/jobs").id);
+    // No GET route there: HEAD is not allowed either.
+    auto p = r.match(verb::head, "/api/queues/q/pause");
+    EXPECT_EQ(p.kind, match_kind::method_not_allowed);
+    EXPECT_EQ(p.allow, "POST");
 }
 
 TEST(Router, RejectsMalformedAndDuplicatePatterns) {

@@ -35,6 +35,8 @@ struct server_options {
     // API key → tenant. Empty: authentication off. A key whose tenant is "*" is an
     // admin: it sees every tenant's jobs and may pause/resume queues.
     std::map<std::string, std::string> api_keys;
+    // Bearer token /metrics requires (an admin API key works too). Empty: /metrics is open.
+    std::string metrics_key;
 
     // Requests per second per API key (per client IP when auth is off); 0 = off.
     double rate_limit_per_second = 0;

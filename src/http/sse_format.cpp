@@ -60,4 +60,21 @@ bool is_terminal_event(const job_event& e) {
     return s && is_terminal(*s);
 }
 
+namespace {
+
+bool is_u64(std::string_view s) {
+    if (s.empty() || s.size() > 20) return false;
+    for (char c : s)
+        if (c < '0' || c > '9') return false;
+    return s.size() < 20 || s <= std::string_view{"18446744073709551615"};
+}
+
+}  // namespace
+
+bool is_valid_event_id(std::string_view id) {
+    auto dash = id.find('-');
+    if (dash == std::string_view::npos) return is_u64(id);
+    return is_u64(id.substr(0, dash)) && is_u64(id.substr(dash + 1));
+}
+
 }  // namespace spool::http

@@ -22,5 +22,8 @@ std::optional<job_status> event_status(const job_event& e);
 // True when the event reports a terminal status (completed, failed, cancelled,
 // expired): nothing follows it unless the job is retried.
 bool is_terminal_event(const job_event& e);
+// A Last-Event-ID a client may send back: "0" (from the start), "<ms>" or
+// "<ms>-<seq>", decimal numbers that fit 64 bits (a Redis stream id).
+bool is_valid_event_id(std::string_view id);
 
 }  // namespace spool::http

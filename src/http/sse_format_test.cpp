@@ -33,3 +33,12 @@ TEST(SseFormat, DetectsTerminalEvents) {
     EXPECT_FALSE(is_terminal_event({"1-0", "status", "not json"}));
     EXPECT_EQ(event_status({"1-0", "status", R"({"status":"scheduled"})"}), job_status::scheduled);
 }
+
+TEST(SseFormat, ValidatesEventIds) {
+    for (const char* ok : {"0", "1700000000000", "1700000000000-0", "1700000000000-12",
+                           "18446744073709551615-18446744073709551615"})
+        EXPECT_TRUE(is_valid_event_id(ok)) << ok;
+    for (const char* bad : {"", "garbage", "-1", "$", "99999999999999999999-0", "1-", "-0", "1-2-3", "1 ",
+                            "+5", "1-x", "18446744073709551616"})
+        EXPECT_FALSE(is_valid_event_id(bad)) << bad;
+}

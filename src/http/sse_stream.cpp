@@ -87,7 +87,19 @@ asio::awaitable<void> sse_stream::pump() {
             }
             if (ended) break;
             if (evs->size() == batch) continue;  // more waiting: read on
-            if (terminal_at_start_) break;       // replay of a finished job is complete
+            if (terminal_at_start_) {
+                // The replay of a finished job is complete but held no terminal
+                // event: the client saw it (its Last-Event-ID is that event's), or its
+                // id is past the end, and then it gets the terminal event. Then end.
+                auto fin = co_await final_event(s_, job_id_);
+                if (fin) {
+                    if (fin->id != last_id_) co_await write(format_sse(*fin));
+                    break;
+                }
+                terminal_at_start_ = false;  // retried meanwhile: live again, follow it
+            }
+        } else if (evs.error() == errc::job_not_found) {
+            break;  // deleted
         }
         if (dirty_ || stopping_) continue;
         doorbell_.expires_after(s_.opts.sse_ping_interval);

@@ -28,19 +28,49 @@ ws_session::ws_session(server_state& s, std::string tenant, std::string client_k
 
 void ws_session::on_update(const job_update& u) {
     if (closed_) return;
-    if (all_updates_) {
-        // Forwarded as published; tenants scoped by an API key only see their own jobs.
-        bool visible = tenant_.empty() || tenant_ == admin_tenant || subs_.count(u.job_id);
-        if (visible && u.raw) {
-            if (outbox_.size() >= s_.opts.stream_queue_limit) return close_now();
-            outbox_.push_back(*u.raw);
-            outbox_ready_.cancel();
+    if (all_updates_ && u.raw) {
+        // Forwarded as published; a tenant scoped by an API key sees only its own
+        // jobs' updates. Whose a job is comes from its record, looked up once per
+        // job (pump); its updates wait in order until then.
+        if (!tenant_scoped()) {
+            forward_update(*u.raw);
+        } else if (auto known = owned_.find(u.job_id); known != owned_.end()) {
+            if (known->second) forward_update(*u.raw);
+        } else {
+            auto& waiting = unresolved_[u.job_id];
+            if (waiting.size() >= s_.opts.stream_queue_limit) return close_now();
+            waiting.push_back(*u.raw);
+            doorbell_.cancel();
         }
     }
     if (subs_.count(u.job_id)) {
         dirty_.insert(u.job_id);
         doorbell_.cancel();
     }
+}
+
+bool ws_session::tenant_scoped() const noexcept { return !tenant_.empty() && tenant_ != admin_tenant; }
+
+void ws_session::forward_update(const std::string& raw) {
+    if (closed_) return;
+    if (outbox_.size() >= s_.opts.stream_queue_limit) return close_now();
+    outbox_.push_back(raw);
+    outbox_ready_.cancel();
+}
+
+asio::awaitable<bool> ws_session::resolve_owners() {
+    while (!unresolved_.empty() && !closed_) {
+        auto id = unresolved_.begin()->first;
+        auto owner = co_await s_.broker.owner(id);
+        if (!owner && owner.error() != errc::job_not_found) co_return false;  // Redis away: on the next ring
+        bool mine = owner && *owner == tenant_;
+        if (owned_.size() >= 10'000) owned_.clear();  // bounded: forgotten ids are looked up again
+        owned_[id] = mine;
+        auto node = unresolved_.extract(id);  // updates that came in while we looked
+        if (mine && !node.empty())
+            for (const auto& raw : node.mapped()) forward_update(raw);
+    }
+    co_return true;
 }
 
 void ws_session::send(json::object msg) {
@@ -116,7 +146,10 @@ asio::awaitable<void> ws_session::pump() {
     // Never the first loop to end on its own (that would cancel the writer's close
     // handshake): it waits until the reader or the writer finishes.
     while (!closed_) {
-        while (!dirty_.empty() && !closed_ && !stopping_) {
+        bool lookups_failed = false;
+        while ((!dirty_.empty() || (!unresolved_.empty() && !lookups_failed)) && !closed_ && !stopping_) {
+            if (!unresolved_.empty() && !lookups_failed) lookups_failed = !co_await resolve_owners();
+            if (dirty_.empty()) continue;
             auto id = *dirty_.begin();
             dirty_.erase(dirty_.begin());
             co_await drain(id);
@@ -131,31 +164,50 @@ asio::awaitable<void> ws_session::pump() {
     }
 }
 
+// Sends one event of a subscription; true when it ended the subscription
+// (a terminal event).
+bool ws_session::forward(std::map<std::string, subscription>::iterator it, const job_event& e) {
+    json::object msg;
+    msg["id"] = it->second.request_id;
+    msg["type"] = e.type == "progress" ? "job_progress" : "job_status";
+    msg["job_id"] = it->first;
+    msg["event_id"] = e.id;
+    boost::system::error_code ec;
+    auto data = json::parse(e.data, ec);
+    if (!ec && data.is_object())
+        for (auto& [k, v] : data.get_object())
+            if (!msg.contains(k)) msg[k] = v;
+    it->second.last_id = e.id;
+    send(std::move(msg));
+    if (!is_terminal_event(e)) return false;
+    subs_.erase(it);
+    return true;
+}
+
 asio::awaitable<void> ws_session::drain(std::string job_id) {
+    bool first = true;
     for (;;) {
         auto it = subs_.find(job_id);
         if (it == subs_.end() || closed_) co_return;
         auto evs = co_await s_.broker.events(job_id, it->second.last_id, 100);
         it = subs_.find(job_id);  // the reader may have unsubscribed meanwhile
         if (!evs || it == subs_.end()) co_return;
-        for (const auto& e : *evs) {
-            json::object msg;
-            msg["id"] = it->second.request_id;
-            msg["type"] = e.type == "progress" ? "job_progress" : "job_status";
-            msg["job_id"] = job_id;
-            msg["event_id"] = e.id;
-            boost::system::error_code ec;
-            auto data = json::parse(e.data, ec);
-            if (!ec && data.is_object())
-                for (auto& [k, v] : data.get_object())
-                    if (!msg.contains(k)) msg[k] = v;
-            it->second.last_id = e.id;
-            send(std::move(msg));
-            if (is_terminal_event(e)) {
+        if (first && evs->empty()) {
+            // Nothing after the subscriber's last event id. A finished job: the
+            // subscriber saw its end (ends quietly) or its id is past the end (gets
+            // the terminal event). Either way the subscription ends.
+            auto fin = co_await final_event(s_, job_id);
+            it = subs_.find(job_id);
+            if (!fin || it == subs_.end()) co_return;
+            if (fin->id == it->second.last_id)
                 subs_.erase(it);
-                co_return;
-            }
+            else
+                forward(it, *fin);
+            co_return;
         }
+        first = false;
+        for (const auto& e : *evs)
+            if (forward(it, e)) co_return;
         if (evs->size() < 100) co_return;
     }
 }
@@ -182,7 +234,7 @@ asio::awaitable<void> ws_session::submit_job(json::value id, json::object msg) {
         send_error(id, spec.error());
         co_return;
     }
-    if (!tenant_.empty() && tenant_ != admin_tenant) {
+    if (tenant_scoped()) {
         spec->tenant = tenant_;
         if (!spec->unique_key.empty()) spec->unique_key = tenant_ + ":" + spec->unique_key;
     }
@@ -209,7 +261,16 @@ asio::awaitable<void> ws_session::subscribe_progress(json::value id, json::objec
     }
     std::string job_id{jid->get_string()};
     std::string after = "0";
-    if (auto* a = msg.if_contains("last_event_id"); a && a->is_string()) after = a->get_string();
+    if (auto* a = msg.if_contains("last_event_id"); a && !a->is_null()) {
+        if (!a->is_string() || !is_valid_event_id(a->get_string())) {
+            send_error(id, api_error{errc::invalid_argument,
+                                     "last_event_id must be an event id this server sent (like "
+                                     "1700000000000-0), or \"0\"",
+                                     {}});
+            co_return;
+        }
+        if (!a->get_string().empty()) after = a->get_string();
+    }
     bool known = is_valid_job_id(job_id);
     if (known) {
         auto rec = co_await s_.broker.get(job_id);
@@ -217,7 +278,7 @@ asio::awaitable<void> ws_session::subscribe_progress(json::value id, json::objec
             send_error(id, api_error{rec.error(), "", {}});
             co_return;
         }
-        known = tenant_.empty() || tenant_ == admin_tenant || rec->tenant == tenant_;
+        known = !tenant_scoped() || rec->tenant == tenant_;
     }
     if (!known) {
         send_error(id, api_error{errc::job_not_found, "job " + job_id + " not found", {}});
@@ -282,6 +343,7 @@ asio::awaitable<void> ws_session::handle(std::string text) {
         send(std::move(r));
     } else if (t == "unsubscribe_updates") {
         all_updates_.reset();
+        unresolved_.clear();
         auto r = ack("unsubscribed");
         r["channel"] = "job_updates";
         send(std::move(r));

@@ -25,6 +25,8 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace spool::http {
 
@@ -56,6 +58,14 @@ private:
     // Reads and queues new events of `job_id`'s subscription; drops it after a terminal event.
     asio::awaitable<void> drain(std::string job_id);
 
+    bool forward(std::map<std::string, subscription>::iterator it, const job_event& e);
+    // Auth on and not an admin: only this tenant's jobs are visible.
+    bool tenant_scoped() const noexcept;
+    // Queues a job_updates message as published.
+    void forward_update(const std::string& raw);
+    // Looks up the tenant of the jobs in unresolved_ and forwards their updates
+    // when they are this session's tenant's; false when Redis could not answer.
+    asio::awaitable<bool> resolve_owners();
     void send(boost::json::object msg);
     void send_error(const boost::json::value& id, const api_error& e);
     void close_now();  // abort: the reader's pending read fails, the loops end
@@ -70,6 +80,9 @@ private:
     std::map<std::string, subscription> subs_;
     std::set<std::string> dirty_;
     event_hub::registration all_updates_;
+    std::unordered_map<std::string, bool> owned_;  // job id -> this tenant's (subscribe_updates, scoped)
+    std::map<std::string, std::vector<std::string>> unresolved_;  // updates of jobs not looked up yet
+
     bool stopping_ = false;
     bool closed_ = false;
 };

@@ -326,6 +326,16 @@ asio::awaitable<result<job_record>> broker::get(std::string id) {
     co_return codec::decode_job(*r, opts_.clock->now());
 }
 
+asio::awaitable<result<std::string>> broker::owner(std::string id) {
+    auto q = co_await cached_queue_of(conn_, *impl_, id);
+    if (!q) co_return q.error();
+    auto r = co_await run_cmd(conn_, command{"HMGET", impl_->k.job(*q, id), "status", "tenant"});
+    if (!r) co_return r.error();
+    if (!r->is_array() || r->elements.size() != 2) co_return errc::bad_reply;
+    if (r->elements[0].is_nil()) co_return errc::job_not_found;
+    co_return r->elements[1].is_nil() ? std::string{} : std::move(r->elements[1].str);
+}
+
 asio::awaitable<result<job_result>> broker::get_result(std::string id) {
     const auto& k = impl_->k;
     auto q = co_await cached_queue_of(conn_, *impl_, id);
@@ -395,17 +405,13 @@ asio::awaitable<result<void>> broker::retry(std::string id, millis now) {
     co_return errc::invalid_state;
 }
 
-asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, std::string after,
-                                                               std::size_t count) {
-    const auto& k = impl_->k;
-    auto q = co_await queue_of(conn_, k, id);
-    if (!q) co_return q.error();
-    std::string start = (after.empty() || after == "0") ? std::string{"-"} : "(" + after;
-    auto r = co_await run_cmd(conn_, command{"XRANGE", k.events(*q, id), start, "+", "COUNT", count});
-    if (!r) co_return r.error();
+namespace {
+
+// Stream entries (XRANGE / XREVRANGE reply) -> job events.
+result<std::vector<job_event>> decode_events(const reply& r) {
     std::vector<job_event> out;
-    for (const auto& entry : r->elements) {
-        if (!entry.is_array() || entry.elements.size() != 2) co_return errc::bad_reply;
+    for (const auto& entry : r.elements) {
+        if (!entry.is_array() || entry.elements.size() != 2) return errc::bad_reply;
         job_event ev;
         ev.id = entry.elements[0].str;
         const auto& f = entry.elements[1].elements;
@@ -415,7 +421,32 @@ asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, s
         }
         out.push_back(std::move(ev));
     }
-    co_return out;
+    return out;
+}
+
+}  // namespace
+
+asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, std::string after,
+                                                               std::size_t count) {
+    const auto& k = impl_->k;
+    auto q = co_await queue_of(conn_, k, id);
+    if (!q) co_return q.error();
+    std::string start = (after.empty() || after == "0") ? std::string{"-"} : "(" + after;
+    auto r = co_await run_cmd(conn_, command{"XRANGE", k.events(*q, id), start, "+", "COUNT", count});
+    if (!r) co_return r.error();
+    co_return decode_events(*r);
+}
+
+asio::awaitable<result<std::optional<job_event>>> broker::last_event(std::string id) {
+    const auto& k = impl_->k;
+    auto q = co_await queue_of(conn_, k, id);
+    if (!q) co_return q.error();
+    auto r = co_await run_cmd(conn_, command{"XREVRANGE", k.events(*q, id), "+", "-", "COUNT", 1});
+    if (!r) co_return r.error();
+    auto evs = decode_events(*r);
+    if (!evs) co_return evs.error();
+    if (evs->empty()) co_return std::optional<job_event>{};
+    co_return std::optional<job_event>{std::move(evs->front())};
 }
 
 // ---------------------------------------------------------------- listing
@@ -600,6 +631,12 @@ asio::awaitable<result<std::vector<queue_info>>> broker::queues() {
         out.push_back(std::move(qi));
     }
     co_return out;
+}
+
+asio::awaitable<result<bool>> broker::queue_exists(std::string queue) {
+    auto r = co_await run_cmd(conn_, command{"SISMEMBER", impl_->k.queues(), queue});
+    if (!r) co_return result<bool>{boost::system::in_place_error, r.error()};
+    co_return result<bool>{boost::system::in_place_value, int_of(*r) == 1};
 }
 
 asio::awaitable<result<void>> broker::pause(std::string queue) {

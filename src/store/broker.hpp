@@ -174,10 +174,16 @@ public:
     asio::awaitable<result<job_page>> list(list_query q);
     // Events of a job after stream id `after` ("0" = from the start), at most `count`.
     asio::awaitable<result<std::vector<job_event>>> events(std::string id, std::string after, std::size_t count);
+    // The tenant a job belongs to ("" for none), or job_not_found. One HGET.
+    asio::awaitable<result<std::string>> owner(std::string id);
+    // The newest event of a job (nullopt when its stream is empty or gone).
+    asio::awaitable<result<std::optional<job_event>>> last_event(std::string id);
 
     // --- queues ---
     asio::awaitable<result<std::vector<std::string>>> queue_names();
     asio::awaitable<result<std::vector<queue_info>>> queues();
+    // True when the queue is known to Redis (a job was submitted to it, or it was paused).
+    asio::awaitable<result<bool>> queue_exists(std::string queue);
     asio::awaitable<result<void>> pause(std::string queue);
     asio::awaitable<result<void>> resume(std::string queue);
 

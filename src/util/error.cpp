@@ -31,6 +31,7 @@ const char* to_code_name(errc e) noexcept {
         case errc::queue_paused: return "queue_paused";
         case errc::unknown_queue: return "unknown_queue";
         case errc::config_error: return "config_error";
+        case errc::queue_not_found: return "queue_not_found";
     }
     return "unknown";
 }
@@ -65,6 +66,7 @@ public:
             case errc::queue_paused: return "queue paused";
             case errc::unknown_queue: return "no handler for this queue";
             case errc::config_error: return "invalid configuration";
+            case errc::queue_not_found: return "queue not found";
         }
         return "unknown spool error " + std::to_string(ev);
     }
