@@ -3,7 +3,9 @@
 //   enqueue      one producer, each submit awaited before the next
 //   enqueue_bulk submit_many in batches (one script call per batch)
 //   process      N echo jobs queued first, then one worker (concurrency C) drains
-//                them; redis-server's CPU time over this phase / N
+//                them (or K `spool worker` processes: --workers); redis-server's
+//                CPU time over this phase / N, the workers' CPU time / N, and
+//                Redis memory held per completed (retained) job
 //   latency      M jobs submitted at R per second while the worker idles between
 //                them; submit start -> completion stored, p50/p99
 #include "app/bench.hpp"
@@ -19,11 +21,16 @@
 
 #include <boost/json.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <mutex>
 #include <stdexcept>
@@ -44,6 +51,10 @@ template <class T>
 T must(result<T> r, const char* what) {
     if (!r) throw std::runtime_error(std::string{what} + ": " + r.error().message());
     return std::move(*r);
+}
+
+void must(result<void> r, const char* what) {
+    if (!r) throw std::runtime_error(std::string{what} + ": " + r.error().message());
 }
 
 // The producer's busy-poll budget (bench_options::busy_poll_us).
@@ -73,21 +84,61 @@ struct bench_context {
     std::string prefix = "spoolbench" + std::to_string(::getpid());
 };
 
+// A numeric field of INFO <section>.
+double info_number(bench_context& b, const char* section, const char* field) {
+    auto r = must(block_on(b.io, b.conn->exec(redis::command{"INFO", section})), "INFO");
+    std::string name = std::string{field} + ":";
+    auto pos = r.str.find(name);
+    return pos == std::string::npos ? 0 : std::stod(r.str.substr(pos + name.size()));
+}
+
 double redis_cpu_seconds(bench_context& b) {
-    auto r = must(block_on(b.io, b.conn->exec(redis::command{"INFO", "cpu"})), "INFO cpu");
-    double total = 0;
-    for (const char* field : {"used_cpu_sys:", "used_cpu_user:"}) {
-        auto pos = r.str.find(field);
-        if (pos != std::string::npos) total += std::stod(r.str.substr(pos + std::strlen(field)));
+    return info_number(b, "cpu", "used_cpu_sys") + info_number(b, "cpu", "used_cpu_user");
+}
+
+// Keys UNLINKed by a cleanup are freed by Redis's background thread, whose CPU
+// counts in INFO cpu: wait until it is done so the next phase is not billed for it.
+void wait_lazyfree(bench_context& b) {
+    for (int i = 0; i < 2000 && info_number(b, "memory", "lazyfree_pending_objects") > 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds{5});  // polling a counter, bounded
+}
+
+// A job's payload: {"i":n}, padded to `bytes` when larger.
+std::string make_payload(std::size_t i, std::size_t bytes) {
+    std::string p = "{\"i\":" + std::to_string(i);
+    if (bytes > p.size() + 9) p += ",\"pad\":\"" + std::string(bytes - p.size() - 9, 'x') + "\"";
+    return p + "}";
+}
+std::size_t payload_size = 0;
+
+// CPU seconds (user + system) a process has used, from /proc/<pid>/stat.
+double process_cpu_seconds(pid_t pid) {
+    std::ifstream f{"/proc/" + std::to_string(pid) + "/stat"};
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream rest{stat.substr(close + 2)};
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; rest >> field; ++i) {
+        if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+        if (i == 15) break;
     }
-    return total;
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double thread_cpu_seconds(std::thread& t) {
+    clockid_t id;
+    timespec ts{};
+    if (::pthread_getcpuclockid(t.native_handle(), &id) != 0 || ::clock_gettime(id, &ts) != 0) return 0;
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 asio::awaitable<result<std::size_t>> enqueue_one_by_one(store::broker& b, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) {
         job_spec s;
         s.queue = "enqueue";
-        s.payload = "{\"i\":" + std::to_string(i) + "}";
+        s.payload = make_payload(i, payload_size);
         auto r = co_await b.submit(std::move(s), now_millis());
         if (!r) co_return r.error();
     }
@@ -101,7 +152,7 @@ asio::awaitable<result<std::size_t>> enqueue_bulk(store::broker& b, std::string 
         std::vector<job_spec> specs(k);
         for (std::size_t i = 0; i < k; ++i) {
             specs[i].queue = queue;
-            specs[i].payload = "{\"i\":" + std::to_string(done + i) + "}";
+            specs[i].payload = make_payload(done + i, payload_size);
         }
         auto r = co_await b.submit_many(std::move(specs), now_millis());
         if (!r) co_return r.error();
@@ -149,12 +200,38 @@ void cleanup(bench_context& b) {
     } while (cursor != "0");
 }
 
+// A config binding the bench's process queue to the echo handler, for `spool worker`.
+std::string worker_config_file(const std::string& prefix) {
+    std::string path = "/tmp/" + prefix + "-worker.yaml";
+    std::ofstream f{path};
+    f << "queues:\n  process:\n    handler: echo\n";
+    return path;
+}
+
+pid_t spawn_worker(bench_context& b, const std::string& config, const bench_options& o, const std::string& id) {
+    std::vector<std::string> args{"spool", "worker", "--redis", b.url, "--config", config, "--queues", "process",
+                                  "--concurrency", std::to_string(o.concurrency), "--id", id,
+                                  "--busy-poll-us", std::to_string(o.busy_poll_us), "--log-level", "warn"};
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::setenv("REDIS_KEY_PREFIX", b.prefix.c_str(), 1);
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv("/proc/self/exe", argv.data());
+        ::_exit(127);
+    }
+    if (pid < 0) throw std::runtime_error("fork failed");
+    return pid;
+}
+
 }  // namespace
 
 int run_bench(const bench_options& o) {
     bench_context b;
     b.url = o.redis_url;
     producer_spin = std::chrono::microseconds{o.busy_poll_us};
+    payload_size = o.payload_bytes;
     auto ropts = redis::parse_url(b.url);
     if (!ropts) {
         std::cerr << "spool bench: invalid --redis URL " << b.url << "\n";
@@ -183,37 +260,85 @@ int run_bench(const bench_options& o) {
         say("enqueue 1-by-1:   " + std::to_string(static_cast<long>(enqueue_rate)) + " jobs/s");
         cleanup(b);
 
-        // 2. bulk (these jobs stay queued for the process phase)
+        // 3. process
+        wait_lazyfree(b);
+        double mem0 = info_number(b, "memory", "used_memory");
         t0 = steady::now();
         must(block_on(b.io, enqueue_bulk(broker, "process", o.jobs, o.batch)), "bulk enqueue");
         double bulk_rate = static_cast<double>(o.jobs) / seconds_since(t0);
         out["enqueue_batch_per_s"] = std::round(bulk_rate);
         say("enqueue bulk:     " + std::to_string(static_cast<long>(bulk_rate)) + " jobs/s");
 
-        // 3. process
-        std::atomic<std::size_t> done{0};
         worker_options wo;
         wo.redis_url = b.url;
         wo.prefix = b.prefix;
         wo.concurrency = o.concurrency;
         wo.id = "bench-" + std::to_string(::getpid());
-        wo.on_completed = [&](const std::string&) { done.fetch_add(1, std::memory_order_relaxed); };
-        double cpu0 = redis_cpu_seconds(b);
-        t0 = steady::now();
-        {
+        auto finish = [&](double secs, double cpu0, double worker_cpu) {
+            double cpu1 = redis_cpu_seconds(b);
+            double n = static_cast<double>(o.jobs);
+            out["process_per_s"] = std::round(n / secs);
+            out["redis_cpu_us_per_job"] = std::round((cpu1 - cpu0) * 1e6 / n * 10) / 10;
+            out["worker_cpu_us_per_job"] = std::round(worker_cpu * 1e6 / n * 10) / 10;
+            // Every job is completed and retained now: what they hold in Redis.
+            out["redis_bytes_per_job"] = std::round((info_number(b, "memory", "used_memory") - mem0) / n);
+            say("process:          " + std::to_string(static_cast<long>(n / secs)) + " jobs/s");
+        };
+        if (o.workers == 0) {
+            std::atomic<std::size_t> done{0};
+            wo.on_completed = [&](const std::string&) { done.fetch_add(1, std::memory_order_relaxed); };
+            double cpu0 = redis_cpu_seconds(b);
+            t0 = steady::now();
             bench_worker w{wo, "process", producer_spin};
+            double wcpu0 = thread_cpu_seconds(w.thread);
             while (done.load() < o.jobs) {
                 std::this_thread::sleep_for(std::chrono::microseconds{200});  // polling the counter, not a fixed wait
                 if (seconds_since(t0) > 600) throw std::runtime_error("process phase did not finish in 10 minutes");
             }
             double secs = seconds_since(t0);
-            double cpu1 = redis_cpu_seconds(b);
+            double wcpu = thread_cpu_seconds(w.thread) - wcpu0;
+            finish(secs, cpu0, wcpu);
             w.stop();
-            double process_rate = static_cast<double>(o.jobs) / secs;
-            out["process_per_s"] = std::round(process_rate);
-            out["redis_cpu_us_per_job"] = std::round((cpu1 - cpu0) * 1e6 / static_cast<double>(o.jobs) * 10) / 10;
-            say("process:          " + std::to_string(static_cast<long>(process_rate)) + " jobs/s");
-            say("redis cpu:        " + std::to_string((cpu1 - cpu0) * 1e6 / static_cast<double>(o.jobs)) + " us/job");
+        } else {
+            // K worker processes, started while the queue is paused and let go together.
+            must(block_on(b.io, broker.pause("process")), "pause");
+            auto config = worker_config_file(b.prefix);
+            std::vector<pid_t> pids;
+            for (int i = 0; i < o.workers; ++i)
+                pids.push_back(spawn_worker(b, config, o, "bench-" + std::to_string(::getpid()) + "-" + std::to_string(i)));
+            struct reap {
+                std::vector<pid_t>& pids;
+                std::string config;
+                ~reap() {
+                    for (auto p : pids) ::kill(p, SIGTERM);
+                    for (auto p : pids) ::waitpid(p, nullptr, 0);
+                    std::remove(config.c_str());
+                }
+            } reaper{pids, config};
+            auto registered = [&] {
+                auto r = block_on(b.io, broker.workers());
+                return r && r->size() >= static_cast<std::size_t>(o.workers);
+            };
+            for (int i = 0; i < 2000 && !registered(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds{5});
+            if (!registered()) throw std::runtime_error("worker processes did not start");
+            double wcpu0 = 0;
+            for (auto p : pids) wcpu0 += process_cpu_seconds(p);
+            double cpu0 = redis_cpu_seconds(b);
+            t0 = steady::now();
+            must(block_on(b.io, broker.resume("process")), "resume");
+            for (;;) {
+                auto qs = must(block_on(b.io, broker.queues()), "queues");
+                std::int64_t completed = 0;
+                for (const auto& q : qs)
+                    if (q.name == "process") completed = q.completed_total;
+                if (completed >= static_cast<std::int64_t>(o.jobs)) break;
+                std::this_thread::sleep_for(std::chrono::microseconds{500});  // polling the counter
+                if (seconds_since(t0) > 600) throw std::runtime_error("process phase did not finish in 10 minutes");
+            }
+            double secs = seconds_since(t0);
+            double wcpu = -wcpu0;
+            for (auto p : pids) wcpu += process_cpu_seconds(p);
+            finish(secs, cpu0, wcpu);
         }
         cleanup(b);
 
@@ -236,7 +361,7 @@ int run_bench(const bench_options& o) {
                 next += interval;
                 job_spec s;
                 s.queue = "latency";
-                s.payload = "{\"i\":" + std::to_string(i) + "}";
+                s.payload = make_payload(i, payload_size);
                 auto t = steady::now();
                 auto r = must(block_on(b.io, broker.submit(std::move(s), now_millis())), "submit");
                 started.emplace_back(r.id, t);
@@ -270,6 +395,8 @@ int run_bench(const bench_options& o) {
     out["latency_rate"] = o.rate;
     out["latency_jobs"] = o.latency_jobs;
     out["busy_poll_us"] = o.busy_poll_us;
+    out["workers"] = o.workers;
+    out["payload_bytes"] = o.payload_bytes;
     if (o.json) std::cout << boost::json::serialize(out) << std::endl;
     b.conn->stop();
     return 0;

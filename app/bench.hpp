@@ -19,6 +19,11 @@ struct bench_options {
     // Producer and worker event loops poll this long after each event before
     // they block (spool/event_loop.hpp; the default of `spool worker`). 0: off.
     long busy_poll_us = 0;
+    // 0: the process phase runs one worker inside the bench process (its own
+    // thread and connections). K > 0: K `spool worker` processes drain the queue.
+    int workers = 0;
+    // Size of each job's payload (and so of the echo result); 0: a tiny {"i":n}.
+    std::size_t payload_bytes = 0;
     bool json = false;
 };
 

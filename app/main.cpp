@@ -29,6 +29,13 @@ int main(int argc, char** argv) {
                   "Producer and worker poll this long after each event before sleeping (0: off)")
         ->capture_default_str()
         ->check(CLI::Range(0L, 1000000L));
+    b->add_option("--workers", bench.workers,
+                  "Worker processes for the process phase (0: one worker inside the bench process)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 64));
+    b->add_option("--payload-bytes", bench.payload_bytes, "Payload (and result) size per job (0: a tiny {\"i\":n})")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 20));
     b->add_flag("--json", bench.json, "Print one JSON object");
     int code = 0;
     b->callback([&] { code = spool::app::run_bench(bench); });

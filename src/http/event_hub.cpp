@@ -7,6 +7,7 @@
 
 #include <boost/asio/error.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <vector>
 
@@ -73,19 +74,38 @@ event_hub::registration event_hub::watch_all(event_listener* l) {
 void event_hub::dispatch(const std::string& payload) {
     boost::system::error_code ec;
     auto v = boost::json::parse(payload, ec);
-    if (ec || !v.is_object()) return;
-    const auto& o = v.get_object();
+    if (ec) return;
+    // A message is one script call's events: a JSON array of event objects (a
+    // single object is taken too).
+    if (v.is_object()) {
+        dispatch_one(v.get_object(), &payload);
+        return;
+    }
+    if (!v.is_array()) return;
+    for (const auto& e : v.get_array())
+        if (e.is_object()) dispatch_one(e.get_object(), nullptr);
+}
+
+void event_hub::dispatch_one(const boost::json::object& o, const std::string* raw) {
     auto text = [&](std::string_view name) -> std::string {
         auto* f = o.if_contains(name);
         return f && f->is_string() ? std::string{f->get_string()} : std::string{};
     };
     if (observer_) observer_(o);
-    job_update u{text("type"), text("job_id"), text("queue"), &o, &payload};
     // Listeners may drop their registrations while being called: collect first.
     std::vector<event_listener*> targets;
-    auto [lo, hi] = state_->jobs.equal_range(u.job_id);
+    auto id = text("job_id");
+    auto [lo, hi] = state_->jobs.equal_range(id);
     for (auto it = lo; it != hi; ++it) targets.push_back(it->second);
     targets.insert(targets.end(), state_->all.begin(), state_->all.end());
+    if (targets.empty()) return;
+    // The event's own text, for listeners that forward it (subscribe_updates).
+    std::string own;
+    if (!raw && !state_->all.empty()) {
+        own = boost::json::serialize(o);
+        raw = &own;
+    }
+    job_update u{text("type"), std::move(id), text("queue"), &o, raw};
     for (auto* l : targets) l->on_update(u);
 }
 

@@ -22,12 +22,13 @@
 
 namespace spool::http {
 
-// One job_updates message, parsed: {"type","job_id","queue","status","ts",...}.
+// One job_updates event, parsed: {"type","job_id","queue","status","ts",...} (a
+// message carries an array of them: the events of one script call).
 struct job_update {
     std::string type;  // job_created, job_started, job_progress, job_completed, ...
     std::string job_id;
     std::string queue;
-    const boost::json::object* fields = nullptr;  // the whole message (valid during the call)
+    const boost::json::object* fields = nullptr;  // the whole event (valid during the call)
     const std::string* raw = nullptr;             // its JSON text (valid during the call)
 };
 
@@ -77,6 +78,7 @@ public:
 
     // Dispatches one message (run() calls it; tests may too). Ignores non-JSON text.
     void dispatch(const std::string& payload);
+    void dispatch_one(const boost::json::object& event, const std::string* raw);
     const std::string& channel() const noexcept { return channel_; }
     std::size_t listeners() const noexcept;
 

@@ -116,8 +116,9 @@ TEST_F(ServerTest, ExpiredResultIs410) {
     auto id = submit(R"({"queue":"q1"})");
     auto j = claim("q1");
     complete(j, R"({"v":1})", 1s);
-    // The result key outlived its TTL (Redis dropped it): 410, not 409.
-    redis().cmd({"DEL", "spool:{q:q1}:result:" + id});
+    // The result outlived its TTL (a small one lives in the record until
+    // result_expires_at): 410, not 409.
+    redis().cmd({"HSET", "spool:{q:q1}:job:" + id, "result_expires_at", "1"});
     auto r = get("/api/jobs/" + id + "/result");
     EXPECT_EQ(r.status, 410u) << r.body;
     EXPECT_EQ(r.json().at("error").at("code").as_string(), "result_expired");

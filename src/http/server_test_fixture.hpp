@@ -246,6 +246,7 @@ protected:
         c.token = j.token;
         c.result = std::move(result);
         c.ttl = ttl;
+        c.history = j.history;
         std::vector<store::completion> done{std::move(c)};
         auto r = on_io(broker_->complete(j.queue, std::move(done), now_millis()));
         ASSERT_TRUE(r.has_value());

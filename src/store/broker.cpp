@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <charconv>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -246,13 +247,12 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
             std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
                                           queue};
             command index{"HSET", k.ids()};
-            keys.reserve(keys.size() + 2 * (end - start));
+            keys.reserve(keys.size() + (end - start));
             args.reserve(args.size() + 10 * (end - start));
             for (std::size_t j = start; j < end; ++j) {
                 auto& s = specs[idx[j]];
                 const auto& id = ids[idx[j]];
                 keys.push_back(k.job(queue, id));
-                keys.push_back(k.events(queue, id));
                 args.push_back(id);
                 args.push_back(std::to_string(s.priority));
                 args.push_back(std::to_string(s.max_retries));
@@ -340,16 +340,22 @@ asio::awaitable<result<job_result>> broker::get_result(std::string id) {
     const auto& k = impl_->k;
     auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
+    // Small results live in the record (until result_expires_at), large ones in a key with a TTL.
     std::vector<command> cmds;
-    cmds.push_back(command{"HMGET", k.job(*q, id), "status"});
+    cmds.push_back(command{"HMGET", k.job(*q, id), "status", "result", "result_expires_at"});
     cmds.push_back(command{"GET", k.result(*q, id)});
     auto r = co_await conn_.exec_many(std::move(cmds));
     if (!r) co_return r.error();
     const auto& st = (*r)[0];
-    if (!st.is_array() || st.elements.empty() || st.elements[0].is_nil()) co_return errc::job_not_found;
+    if (!st.is_array() || st.elements.size() != 3 || st.elements[0].is_nil()) co_return errc::job_not_found;
     if (st.elements[0].str != "completed") co_return errc::result_not_ready;
-    if ((*r)[1].is_nil()) co_return errc::result_expired;
-    auto data = codec::decode_result((*r)[1].str);
+    const reply* stored = &(*r)[1];
+    if (!st.elements[1].is_nil()) {
+        if (to_ll(st.elements[2].str) <= opts_.clock->now()) co_return errc::result_expired;
+        stored = &st.elements[1];
+    }
+    if (stored->is_nil()) co_return errc::result_expired;
+    auto data = codec::decode_result(stored->str);
     if (!data) co_return data.error();
     co_return job_result{std::move(*data)};
 }
@@ -360,7 +366,7 @@ asio::awaitable<result<job_status>> broker::cancel(std::string id, millis now) {
     if (!q) co_return q.error();
     const auto& queue = *q;
     std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.cancelled(queue), k.meta(queue), k.unique(queue),
-         k.cancels(queue), k.job(queue, id), k.events(queue, id)};
+         k.cancels(queue), k.job(queue, id)};
     std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue, id, k.cancel_channel()};
     auto r = co_await run_script(conn_, scripts::cancel(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
@@ -378,8 +384,8 @@ asio::awaitable<result<void>> broker::remove(std::string id, millis now) {
     const auto& queue = *q;
     std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.leases(queue),
                                   k.completed(queue), k.failed(queue), k.cancelled(queue), k.all(queue),
-                                  k.unique(queue), k.cancels(queue), k.job(queue, id), k.events(queue, id),
-                                  k.result(queue, id)};
+                                  k.unique(queue), k.cancels(queue), k.job(queue, id), k.progress(queue, id),
+                                  k.result(queue, id), k.events(queue, id)};
     std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), queue, id, k.cancel_channel()};
     auto r = co_await run_script(conn_, scripts::remove(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
@@ -395,7 +401,7 @@ asio::awaitable<result<void>> broker::retry(std::string id, millis now) {
     if (!q) co_return q.error();
     const auto& queue = *q;
     std::vector<std::string> keys_v{k.failed(queue), k.cancelled(queue), k.queued(queue), k.marker(queue),
-                                  k.unique(queue), k.job(queue, id), k.events(queue, id), k.result(queue, id)};
+                                  k.unique(queue), k.job(queue, id), k.result(queue, id)};
     std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
                                   id};
     auto r = co_await run_script(conn_, scripts::retry(), std::move(keys_v), std::move(args_v));
@@ -426,21 +432,143 @@ result<std::vector<job_event>> decode_events(const reply& r) {
 
 }  // namespace
 
+namespace {
+
+// An event id a client may hand back: "<k>-<j>" (k status entries and j progress
+// events seen, the ids this version gives), or a previous version's stream id
+// "<ms>-<seq>" (its first part is a time in ms: far larger than any count).
+struct event_cursor {
+    long long status = 0, progress = 0;
+    std::string stream;  // a previous version's stream id, else empty
+};
+
+constexpr long long stream_id_floor = 100'000'000'000LL;  // 1973 in ms; no job has that many events
+
+event_cursor parse_cursor(std::string_view after) {
+    event_cursor c;
+    if (after.empty() || after == "0") return c;
+    auto dash = after.find('-');
+    auto first = after.substr(0, dash);
+    long long a = 0, b = 0;
+    std::from_chars(first.data(), first.data() + first.size(), a);
+    if (dash != std::string_view::npos) {
+        auto second = after.substr(dash + 1);
+        std::from_chars(second.data(), second.data() + second.size(), b);
+    }
+    // Callers validate the syntax; a value too large to parse counts as "past the end".
+    if (a == 0 && first != "0") a = std::numeric_limits<long long>::max();
+    if (a >= stream_id_floor) {
+        c.stream = std::string{after};
+        return c;
+    }
+    c.status = a;
+    c.progress = b;
+    return c;
+}
+
+std::string event_id(long long status, long long progress) {
+    return std::to_string(status) + "-" + std::to_string(progress);
+}
+
+}  // namespace
+
 asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, std::string after,
                                                                std::size_t count) {
     const auto& k = impl_->k;
-    auto q = co_await queue_of(conn_, k, id);
+    auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
-    std::string start = (after.empty() || after == "0") ? std::string{"-"} : "(" + after;
-    auto r = co_await run_cmd(conn_, command{"XRANGE", k.events(*q, id), start, "+", "COUNT", count});
+    auto cur = parse_cursor(after);
+    std::vector<command> head;
+    head.push_back(command{"HMGET", k.job(*q, id), "status", "hn", "pn", "legacy"});
+    head.push_back(command{"LLEN", k.progress(*q, id)});
+    auto h = co_await conn_.exec_many(std::move(head));
+    if (!h) co_return h.error();
+    const auto& f = (*h)[0].elements;
+    if (f.size() != 4) co_return errc::bad_reply;
+    if (f[0].is_nil()) co_return errc::job_not_found;
+    const long long hn = to_ll(f[1].str), pn = to_ll(f[2].str), llen = int_of((*h)[1]);
+    const bool legacy = f[1].is_nil() || f[3].str == "1";
+    std::vector<job_event> out;
+    if (!legacy && !cur.stream.empty()) co_return out;  // a stream-style id is past this job's end
+
+    // A job a previous version wrote: its stream first (ids "<ms>-<seq>"), then
+    // the history this version added. A cursor of this version's kind is past it.
+    if (legacy && (cur.status == 0 && cur.progress == 0)) {
+        std::string start = cur.stream.empty() ? std::string{"-"} : "(" + cur.stream;
+        auto r = co_await run_cmd(conn_, command{"XRANGE", k.events(*q, id), start, "+", "COUNT", count});
+        if (!r) co_return r.error();
+        auto evs = decode_events(*r);
+        if (!evs) co_return evs.error();
+        out = std::move(*evs);
+        if (out.size() >= count) co_return out;
+    }
+
+    // This version: status history h1..hn and the progress list, merged. Progress
+    // entry "<s>|<json>" follows status entry s; ids are "<k>-<j>".
+    const long long first_g = pn - llen + 1;  // global index of the list's first entry
+    std::vector<command> body;
+    bool want_status = hn > cur.status, want_progress = pn > cur.progress && llen > 0;
+    if (!want_status && !want_progress) co_return out;
+    command hist{"HMGET", k.job(*q, id)};
+    for (long long i = cur.status + 1; i <= hn; ++i) hist.arg("h" + std::to_string(i));
+    if (want_status) body.push_back(std::move(hist));
+    if (want_progress)
+        body.push_back(command{"LRANGE", k.progress(*q, id), std::max(0LL, cur.progress + 1 - first_g), -1});
+    auto r = co_await conn_.exec_many(std::move(body));
     if (!r) co_return r.error();
-    co_return decode_events(*r);
+    std::vector<std::string> statuses;
+    std::vector<std::pair<long long, std::string>> progress;  // (follows status s, data)
+    std::size_t next = 0;
+    if (want_status) {
+        for (auto& e : (*r)[next].elements) statuses.push_back(std::move(e.str));
+        ++next;
+    }
+    long long g = std::max(cur.progress, first_g - 1);
+    if (want_progress)
+        for (auto& e : (*r)[next].elements) {
+            auto bar = e.str.find('|');
+            if (bar == std::string::npos) continue;
+            progress.emplace_back(to_ll(std::string_view{e.str}.substr(0, bar)), e.str.substr(bar + 1));
+        }
+    long long kk = cur.status, jj = cur.progress;
+    std::size_t si = 0, pi = 0;
+    while (out.size() < count && (si < statuses.size() || pi < progress.size())) {
+        job_event ev;
+        bool take_progress = pi < progress.size() && (si >= statuses.size() || progress[pi].first <= kk);
+        if (take_progress) {
+            jj = ++g;
+            ev.type = "progress";
+            ev.data = std::move(progress[pi++].second);
+        } else {
+            ++kk;
+            ev.type = "status";
+            ev.data = std::move(statuses[si++]);
+        }
+        ev.id = event_id(kk, jj);
+        if (ev.data.empty()) continue;  // an entry a concurrent write has not finished
+        out.push_back(std::move(ev));
+    }
+    co_return out;
 }
 
 asio::awaitable<result<std::optional<job_event>>> broker::last_event(std::string id) {
     const auto& k = impl_->k;
-    auto q = co_await queue_of(conn_, k, id);
+    auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
+    auto h = co_await run_cmd(conn_, command{"HMGET", k.job(*q, id), "status", "hn", "pn"});
+    if (!h) co_return h.error();
+    const auto& f = h->elements;
+    if (f.size() != 3) co_return errc::bad_reply;
+    if (f[0].is_nil()) co_return errc::job_not_found;
+    if (!f[1].is_nil()) {
+        // Progress only happens while the last status entry is still to come, so
+        // the newest event is the last status entry, after every progress event.
+        const long long hn = to_ll(f[1].str), pn = to_ll(f[2].str);
+        auto d = co_await run_cmd(conn_, command{"HGET", k.job(*q, id), "h" + std::to_string(hn)});
+        if (!d) co_return d.error();
+        if (d->is_nil()) co_return std::optional<job_event>{};
+        co_return std::optional<job_event>{job_event{event_id(hn, pn), "status", std::move(d->str)}};
+    }
     auto r = co_await run_cmd(conn_, command{"XREVRANGE", k.events(*q, id), "+", "-", "COUNT", 1});
     if (!r) co_return r.error();
     auto evs = decode_events(*r);
@@ -666,7 +794,7 @@ namespace {
 
 // One started job's reply fields (start and take scripts) -> claimed_job.
 bool decode_started(const reply& f, claimed_job& j) {
-    if (!f.is_array() || f.elements.size() < 7) return false;  // job deleted meanwhile
+    if (!f.is_array() || f.elements.size() < 8) return false;  // job deleted meanwhile
     j.payload = f.elements[0].str;
     j.attempt = static_cast<int>(int_of(f.elements[1]));
     j.max_retries = static_cast<int>(to_ll(f.elements[2].str));
@@ -674,6 +802,7 @@ bool decode_started(const reply& f, claimed_job& j) {
     j.ttl = std::chrono::seconds{to_ll(f.elements[4].str)};
     j.created_at = to_ll(f.elements[5].str);
     j.unique_key = f.elements[6].str;
+    j.history = static_cast<int>(int_of(f.elements[7]));
     return true;
 }
 
@@ -732,7 +861,6 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
                                       std::to_string(max_jobs)};
         for (auto& id : req.candidates) {
             keys.push_back(k.job(queue, id));
-            keys.push_back(k.events(queue, id));
             args.push_back(std::move(id));
         }
         auto r = co_await run_script(conn_, scripts::take(), std::move(keys), std::move(args));
@@ -768,7 +896,6 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
     for (std::size_t i = 2; i + 1 < e.size(); i += 2) {
         claimed.emplace_back(e[i].str, int_of(e[i + 1]));
         keys.push_back(k.job(queue, e[i].str));
-        keys.push_back(k.events(queue, e[i].str));
         args.push_back(e[i].str);
         args.push_back(std::to_string(int_of(e[i + 1])));
     }
@@ -818,14 +945,13 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
         std::vector<std::string> keys{k.active(queue), k.leases(queue), k.completed(queue),
                                       k.meta(queue),   k.unique(queue), k.cancels(queue)};
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
-                                      queue};
-        keys.reserve(keys.size() + 3 * (end - start));
-        args.reserve(args.size() + 8 * (end - start));
+                                      queue, std::to_string(opts_.inline_result_bytes)};
+        keys.reserve(keys.size() + 2 * (end - start));
+        args.reserve(args.size() + 9 * (end - start));
         for (std::size_t i = start; i < end; ++i) {
             auto& c = done[i];
             keys.push_back(k.job(queue, c.id));
             keys.push_back(k.result(queue, c.id));
-            keys.push_back(k.events(queue, c.id));
             args.push_back(c.id);
             args.push_back(std::to_string(c.token));
             std::size_t size = c.result.size();
@@ -835,6 +961,7 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
             args.push_back(std::to_string(c.started_at ? c.started_at : now));
             args.push_back(std::to_string(c.created_at ? c.created_at : now));
             args.push_back(std::move(c.unique_key));
+            args.push_back(std::to_string(c.history));
         }
         auto r = co_await run_script(conn_, scripts::complete(), std::move(keys), std::move(args));
         if (!r) co_return r.error();
@@ -854,7 +981,6 @@ asio::awaitable<result<std::vector<fail_outcome>>> broker::fail(std::string queu
     std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue};
     for (auto& f : failed) {
         keys.push_back(k.job(queue, f.id));
-        keys.push_back(k.events(queue, f.id));
         args.push_back(f.id);
         args.push_back(std::to_string(f.token));
         if (f.error.size() > 4096) f.error.resize(4096);
@@ -884,7 +1010,6 @@ asio::awaitable<result<void>> broker::release(std::string queue, std::vector<lea
     std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue};
     for (const auto& l : leases) {
         keys.push_back(k.job(queue, l.id));
-        keys.push_back(k.events(queue, l.id));
         args.push_back(l.id);
         args.push_back(std::to_string(l.token));
     }
@@ -917,7 +1042,7 @@ asio::awaitable<result<void>> broker::progress(std::string queue, lease_ref leas
     const auto& k = impl_->k;
     percent = std::clamp(percent, 0, 100);
     if (message.size() > 1024) message.resize(1024);
-    std::vector<std::string> keys_v{k.leases(queue), k.job(queue, lease.id), k.events(queue, lease.id)};
+    std::vector<std::string> keys_v{k.leases(queue), k.job(queue, lease.id), k.progress(queue, lease.id)};
     std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
                                   lease.id, std::to_string(lease.token), std::to_string(percent), std::move(message)};
     auto r = co_await run_script(conn_, scripts::progress(), std::move(keys_v), std::move(args_v));
@@ -928,7 +1053,7 @@ asio::awaitable<result<void>> broker::progress(std::string queue, lease_ref leas
 
 asio::awaitable<result<void>> broker::mark_running(std::string queue, lease_ref lease, millis now) {
     const auto& k = impl_->k;
-    std::vector<std::string> keys_v{k.leases(queue), k.job(queue, lease.id), k.events(queue, lease.id)};
+    std::vector<std::string> keys_v{k.leases(queue), k.job(queue, lease.id)};
     std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
                                   lease.id, std::to_string(lease.token)};
     auto r = co_await run_script(conn_, scripts::mark_running(), std::move(keys_v), std::move(args_v));
@@ -1047,7 +1172,6 @@ asio::awaitable<result<std::size_t>> broker::promote_due(std::string queue, mill
                                       queue};
         for (auto& id : *ids) {
             keys.push_back(k.job(queue, id));
-            keys.push_back(k.events(queue, id));
             args.push_back(std::move(id));
         }
         auto r = co_await run_script(conn_, scripts::promote(), std::move(keys), std::move(args));
@@ -1072,7 +1196,6 @@ asio::awaitable<result<std::size_t>> broker::reclaim_expired(std::string queue, 
                                       queue};
         for (auto& id : *ids) {
             keys.push_back(k.job(queue, id));
-            keys.push_back(k.events(queue, id));
             args.push_back(std::move(id));
         }
         auto r = co_await run_script(conn_, scripts::reclaim(), std::move(keys), std::move(args));
@@ -1099,8 +1222,9 @@ asio::awaitable<result<std::size_t>> broker::trim(std::string queue, millis now)
             command unindex{"HDEL", k.ids()};
             for (const auto& id : *ids) {
                 keys.push_back(k.job(queue, id));
-                keys.push_back(k.events(queue, id));
+                keys.push_back(k.progress(queue, id));
                 keys.push_back(k.result(queue, id));
+                keys.push_back(k.events(queue, id));
                 args.push_back(id);
                 unindex.arg(id);
             }

@@ -30,7 +30,10 @@ struct broker_options {
     std::string prefix = "spool";
     std::size_t max_payload_bytes = default_max_payload_bytes;
     std::size_t compress_threshold = 1024;  // results larger than this are stored zstd-compressed
-    std::size_t max_events = 1000;              // per-job stream cap (approximate trim)
+    // Stored results up to this size live in the job record (one write, no key of
+    // their own); larger ones get a key with the result TTL.
+    std::size_t inline_result_bytes = 1024;
+    std::size_t max_events = 1000;  // progress events kept per job (oldest out)
     std::chrono::seconds retention{7 * 24 * 3600};  // how long terminal job records are kept
     const spool::clock* clock = nullptr;            // read-side "now" (expiry); nullptr: system clock
 };
@@ -50,6 +53,10 @@ struct claimed_job {
     millis started_at = 0;
     millis lease_until = 0;
     std::string unique_key;
+    // Status history entries the record holds (this attempt's start included);
+    // complete() appends the next one. The lease holder keeps it current
+    // (mark_running adds one).
+    int history = 0;
 };
 
 struct claim_request {
@@ -94,6 +101,7 @@ struct completion {
     millis started_at = 0;
     millis created_at = 0;
     std::string unique_key;
+    int history = 0;  // claimed_job::history
 };
 
 struct failure {

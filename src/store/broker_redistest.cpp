@@ -19,7 +19,7 @@ namespace {
 
 // The completion a worker sends for a claimed job.
 completion done_for(const claimed_job& j, std::string result, std::chrono::seconds ttl) {
-    return {j.id, j.token, std::move(result), ttl, j.started_at, j.created_at, j.unique_key};
+    return {j.id, j.token, std::move(result), ttl, j.started_at, j.created_at, j.unique_key, j.history};
 }
 
 class BrokerTest : public spool::testing::RedisTest {
@@ -170,7 +170,12 @@ TEST_F(BrokerTest, CompleteStoresTheResultAndLeavesActive) {
     EXPECT_EQ(run(broker_->get_result(id)).value().data, R"({"ok":true})");
     EXPECT_EQ(redis().zcard(key("q", "active")), 0);
     EXPECT_EQ(redis().cmd_int({"HLEN", key("q", "leases")}), 0);
-    EXPECT_GT(redis().cmd_int({"PTTL", key("q", "result:" + id)}), 50'000);
+    // Small results live in the record, expiring with result_expires_at; no key of their own.
+    EXPECT_EQ(redis().hget(key("q", "job:" + id), "result"), R"({"ok":true})");
+    EXPECT_EQ(redis().hget(key("q", "job:" + id), "result_expires_at"), std::to_string(now() + 60'000));
+    EXPECT_FALSE(redis().exists(key("q", "result:" + id)));
+    clock_.advance(std::chrono::seconds{61});
+    EXPECT_EQ(run(broker_->get_result(id)).error(), errc::result_expired);
 }
 
 TEST_F(BrokerTest, LargeResultIsStoredCompressed) {

@@ -34,7 +34,10 @@ public:
     std::string unique(std::string_view q) const { return queue_key(q, "unique"); }
     std::string cancels(std::string_view q) const { return queue_key(q, "cancels"); }
     std::string job(std::string_view q, std::string_view id) const { return queue_key(q, cat("job:", id)); }
+    // A previous version's per-job event stream (read for jobs it wrote; deleted with them).
     std::string events(std::string_view q, std::string_view id) const { return queue_key(q, cat("events:", id)); }
+    // LIST of a job's progress events, made by its first one.
+    std::string progress(std::string_view q, std::string_view id) const { return queue_key(q, cat("progress:", id)); }
     std::string result(std::string_view q, std::string_view id) const { return queue_key(q, cat("result:", id)); }
 
     // Global keys (one slot each, never touched by a queue script).

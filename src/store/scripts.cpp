@@ -3,8 +3,14 @@
 // (docs/keys.md) and declares every key it touches in KEYS. Per-job fields are
 // passed in fixed strides so one call can carry a batch of jobs of one queue.
 //
-// Common ARGV tail used by scripts that emit events: now (ms), the updates
-// channel, the events stream cap and the queue name.
+// Common ARGV head used by scripts that emit events: now (ms), the updates
+// channel, the progress history cap and the queue name.
+//
+// Events (docs/keys.md, "Job history"): every status change is an entry h<n> of
+// the job's own hash (hn counts them), written by the same HSET that changes
+// the status; progress events go to a list progress:<id>, created by the first
+// one. Each script call publishes the events it made as ONE job_updates message,
+// a JSON array.
 #include "store/scripts.hpp"
 
 #include <string>
@@ -18,16 +24,33 @@ constexpr const char* prelude = R"lua(
 local function qscore(priority, t)
   return string.format('%.0f', (1000 - tonumber(priority)) * 4398046511104 + (tonumber(t) - 1704067200000))
 end
--- Appends a status/progress event to the job's stream and publishes it on the
--- updates channel. `extra` is a JSON fragment starting with ',' (or '').
-local function emit(events_key, maxlen, channel, kind, id, queue, status, now, extra)
-  local data = '{"status":"' .. status .. '","ts":' .. now .. extra .. '}'
-  local etype = 'status'
-  if kind == 'job_progress' then etype = 'progress' end
-  local sid = redis.call('XADD', events_key, 'MAXLEN', '~', maxlen, '*', 'type', etype, 'data', data)
-  redis.call('PUBLISH', channel, '{"type":"' .. kind .. '","job_id":"' .. id .. '","queue":' .. cjson.encode(queue) ..
-    ',"status":"' .. status .. '","ts":' .. now .. ',"stream_id":"' .. sid .. '"' .. extra .. '}')
-  return sid
+-- The events this script call made; published together by flush() as one
+-- job_updates message (a JSON array of event objects).
+local updates = {}
+local function note(kind, id, qjson, status, now, extra)
+  updates[#updates + 1] = '{"type":"' .. kind .. '","job_id":"' .. id .. '","queue":' .. qjson ..
+    ',"status":"' .. status .. '","ts":' .. now .. extra .. '}'
+end
+local function flush(channel)
+  if #updates > 0 then redis.call('PUBLISH', channel, '[' .. table.concat(updates, ',') .. ']') end
+end
+-- Appends history entry number n (the status change `status` at `now`, `extra`
+-- a JSON fragment starting with ',' or '') to the flat HSET argument list `f`.
+local function hist(f, n, status, now, extra)
+  f[#f + 1] = 'hn'; f[#f + 1] = n
+  f[#f + 1] = 'h' .. n; f[#f + 1] = '{"status":"' .. status .. '","ts":' .. now .. extra .. '}'
+end
+-- A status change of a job whose history length is not known: one HSET with
+-- `fields` (flat) and the history entry, published as `kind`.
+local function set_status(job_key, fields, kind, id, qjson, status, now, extra)
+  local raw = redis.call('HGET', job_key, 'hn')
+  -- A record a previous version wrote: its earlier events are in its stream.
+  if not raw then fields[#fields + 1] = 'legacy'; fields[#fields + 1] = 1 end
+  local n = (tonumber(raw) or 0) + 1
+  fields[#fields + 1] = 'status'; fields[#fields + 1] = status
+  hist(fields, n, status, now, extra)
+  redis.call('HSET', job_key, unpack(fields))
+  note(kind, id, qjson, status, now, extra)
 end
 -- Milliseconds from a to b; never negative (the times come from different hosts' clocks).
 local function span(a, b)
@@ -67,35 +90,37 @@ local function queue_head(queued_key, marker_key, n)
   if #nexts > 0 then redis.call('ZADD', marker_key, 0, 'w') end
   return nexts
 end
--- Starts one leased job (start and take): status, attempt count, started event.
--- `head`/`tail` are the parts of the event JSON shared by a batch. Returns the
--- fields the worker needs, or nil when the record is gone (deleted meanwhile).
-local function start_one(job_key, ev_key, id, token, now, status, worker, channel, head, tail)
-  local f = redis.call('HMGET', job_key, 'payload', 'attempts', 'max_retries', 'timeout', 'ttl', 'created_at', 'unique_key')
+-- Starts one leased job (start and take): status, attempt count, history entry,
+-- started event. `tail` is the part of the event JSON shared by a batch.
+-- Returns the fields the worker needs, or nil when the record is gone.
+local function start_one(job_key, id, token, now, status, worker, qjson, tail)
+  local f = redis.call('HMGET', job_key, 'payload', 'attempts', 'max_retries', 'timeout', 'ttl', 'created_at',
+    'unique_key', 'hn')
   if not f[1] then return nil end
   local attempts = (tonumber(f[2]) or 0) + 1
-  redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'token', token,
-    'attempts', attempts)
-  local data = '{"status":"' .. status .. '","ts":' .. now .. ',"attempt":' .. attempts .. tail .. '}'
-  local sid = redis.call('XADD', ev_key, '*', 'type', 'status', 'data', data)
-  redis.call('PUBLISH', channel, '{"type":"job_started","job_id":"' .. id .. head .. ',"stream_id":"' .. sid ..
-    '","attempt":' .. attempts .. tail .. '}')
-  return {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or ''}
+  local n = (tonumber(f[8]) or 0) + 1
+  local extra = ',"attempt":' .. attempts .. tail
+  local fields = {'status', status, 'started_at', now, 'worker_id', worker, 'attempts', attempts}
+  if not f[8] then fields[#fields + 1] = 'legacy'; fields[#fields + 1] = 1 end
+  hist(fields, n, status, now, extra)
+  redis.call('HSET', job_key, unpack(fields))
+  note('job_started', id, qjson, status, now, extra)
+  return {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or '', n}
 end
 -- Terminal transitions shared by fail, release, reclaim and cancel.
-local function to_cancelled(job_key, ev, cancelled_key, unique_key, meta_key, id, queue, now, maxlen, channel)
-  redis.call('HSET', job_key, 'status', 'cancelled', 'completed_at', now, 'error_message', 'cancelled')
+local function to_cancelled(job_key, cancelled_key, unique_key, meta_key, id, qjson, now)
+  set_status(job_key, {'completed_at', now, 'error_message', 'cancelled'}, 'job_cancelled', id, qjson, 'cancelled',
+    now, '')
   redis.call('ZADD', cancelled_key, now, id)
   drop_unique(unique_key, job_key, id)
   redis.call('HINCRBY', meta_key, 'cancelled', 1)
-  emit(ev, maxlen, channel, 'job_cancelled', id, queue, 'cancelled', now, '')
 end
-local function to_failed(job_key, ev, failed_key, unique_key, meta_key, id, queue, now, maxlen, channel, err, extra)
-  redis.call('HSET', job_key, 'status', 'failed', 'completed_at', now, 'error_message', err)
+local function to_failed(job_key, failed_key, unique_key, meta_key, id, qjson, now, err, extra)
+  set_status(job_key, {'completed_at', now, 'error_message', err}, 'job_failed', id, qjson, 'failed', now,
+    ',"error":' .. cjson.encode(err) .. extra)
   redis.call('ZADD', failed_key, now, id)
   drop_unique(unique_key, job_key, id)
   redis.call('HINCRBY', meta_key, 'failed', 1)
-  emit(ev, maxlen, channel, 'job_failed', id, queue, 'failed', now, ',"error":' .. cjson.encode(err) .. extra)
 end
 )lua";
 
@@ -106,16 +131,17 @@ redis::script make(const char* body) { return redis::script{std::string{prelude}
 const redis::script& submit() {
     static const redis::script s = make(R"lua(
 -- submit: new jobs -> queued, or scheduled when run_at is in the future; dedupe on unique_key.
+-- The record carries its first history entry (h1). One job_updates message for the batch.
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] all  KEYS[4] marker  KEYS[5] meta  KEYS[6] unique
---   per job i (0-based): KEYS[7+2i] job:<id>  KEYS[8+2i] events:<id>
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue
+--   per job i (0-based): KEYS[7+i] job:<id>
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap (unused)  ARGV[4] queue
 --   per job, 10 fields from ARGV[5+10i]: id, priority, max_retries, timeout_s, ttl_s, run_at,
 --   unique_key, tenant, payload, queued score
 -- returns per job, flattened: id, status, duplicate (0|1)
-local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
 local nnow = tonumber(now)
 local out = {}
-local n = (#KEYS - 6) / 2
+local n = #KEYS - 6
 local queued, scheduled, all = {}, {}, {}
 local qjson = cjson.encode(queue)
 for i = 0, n - 1 do
@@ -126,7 +152,7 @@ for i = 0, n - 1 do
   if existing then
     out[#out + 1] = existing; out[#out + 1] = ''; out[#out + 1] = 1
   else
-    local job_key, run_at = KEYS[7 + 2 * i], tonumber(ARGV[a + 5])
+    local job_key, run_at = KEYS[7 + i], tonumber(ARGV[a + 5])
     local status, sched = 'queued', 0
     if run_at > nnow then status = 'scheduled'; sched = run_at end
     local fields = {'id', id, 'queue', queue, 'status', status, 'priority', ARGV[a + 1],
@@ -137,6 +163,7 @@ for i = 0, n - 1 do
       fields[#fields + 1] = 'unique_key'; fields[#fields + 1] = uk
       redis.call('HSET', KEYS[6], uk, id)
     end
+    hist(fields, 1, status, now, '')
     redis.call('HSET', job_key, unpack(fields))
     if sched > 0 then
       scheduled[#scheduled + 1] = run_at; scheduled[#scheduled + 1] = id
@@ -144,10 +171,7 @@ for i = 0, n - 1 do
       queued[#queued + 1] = ARGV[a + 9]; queued[#queued + 1] = id
     end
     all[#all + 1] = 0; all[#all + 1] = id
-    local data = '{"status":"' .. status .. '","ts":' .. now .. '}'
-    local sid = redis.call('XADD', KEYS[8 + 2 * i], '*', 'type', 'status', 'data', data)
-    redis.call('PUBLISH', channel, '{"type":"job_created","job_id":"' .. id .. '","queue":' .. qjson ..
-      ',"status":"' .. status .. '","ts":' .. now .. ',"stream_id":"' .. sid .. '"}')
+    note('job_created', id, qjson, status, now, '')
     out[#out + 1] = id; out[#out + 1] = status; out[#out + 1] = 0
   end
 end
@@ -158,6 +182,7 @@ if #all > 0 then
   redis.call('HINCRBY', KEYS[5], 'submitted', #all / 2)
   redis.call('ZADD', KEYS[4], 0, 'w')
 end
+flush(channel)
 return out
 )lua");
     return s;
@@ -203,13 +228,13 @@ const redis::script& take() {
 -- started; ones another worker took meanwhile are skipped. Due scheduled jobs
 -- are left to `claim` (their keys are not declared here): next_due tells.
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] leases  KEYS[5] meta  KEYS[6] marker
---   per candidate i: KEYS[7+2i] job  KEYS[8+2i] events
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] worker id  ARGV[6] status
+--   per candidate i: KEYS[7+i] job
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] worker id  ARGV[6] status
 -- ARGV[7] lease ms  ARGV[8] how many next candidates to return; then the candidate ids
 -- returns {-1} when paused, else {next_due_ms_or_0, {next ids}, id1, token1, fields1, ...} with
 -- fields as `start` returns them
 if redis.call('HGET', KEYS[5], 'paused') == '1' then return {-1} end
-local now, channel, maxlen, queue, worker, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now, channel, queue, worker, status = ARGV[1], ARGV[2], ARGV[4], ARGV[5], ARGV[6]
 local n = #ARGV - 8
 local cand = {}
 for i = 1, n do cand[i] = ARGV[8 + i] end
@@ -223,11 +248,10 @@ if #taken > 0 then
   redis.call('ZREM', KEYS[1], unpack(taken))
   local tokens = lease_ids(taken, KEYS[3], KEYS[4], KEYS[5], now, ARGV[7])
   local tail = ',"worker_id":' .. cjson.encode(worker)
-  local head = '","queue":' .. cjson.encode(queue) .. ',"status":"' .. status .. '","ts":' .. now
+  local qjson = cjson.encode(queue)
   local gone = {}
   for j, id in ipairs(taken) do
-    local i = idx[j]
-    local f = start_one(KEYS[7 + 2 * i], KEYS[8 + 2 * i], id, tokens[j], now, status, worker, channel, head, tail)
+    local f = start_one(KEYS[7 + idx[j]], id, tokens[j], now, status, worker, qjson, tail)
     if f then
       out[#out + 1] = id; out[#out + 1] = tokens[j]; out[#out + 1] = f
     else
@@ -240,6 +264,7 @@ if #taken > 0 then
   end
 end
 out[2] = queue_head(KEYS[1], KEYS[6], ARGV[8])
+flush(channel)
 return out
 )lua");
     return s;
@@ -250,20 +275,20 @@ const redis::script& start() {
 -- start: claimed jobs -> in_progress (or validating); counts the attempt. The
 -- claim that leased these jobs ran just before, so the lease is not re-checked
 -- here (a stale outcome is still fenced at complete/fail).
--- KEYS[1] active  KEYS[2] leases; per job i: KEYS[3+2i] job  KEYS[4+2i] events
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] worker id  ARGV[6] status
+-- KEYS[1] active  KEYS[2] leases; per job i: KEYS[3+i] job
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] worker id  ARGV[6] status
 --   per job from ARGV[7+2i]: id, token
--- returns per job: {payload, attempts, max_retries, timeout_s, ttl_s, created_at, unique_key}, or 0
--- when the job was deleted meanwhile
-local now, channel, maxlen, queue, worker, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+-- returns per job: {payload, attempts, max_retries, timeout_s, ttl_s, created_at, unique_key,
+-- history length}, or 0 when the job was deleted meanwhile
+local now, channel, queue, worker, status = ARGV[1], ARGV[2], ARGV[4], ARGV[5], ARGV[6]
 local out = {}
 local gone = {}
-local n = (#KEYS - 2) / 2
+local n = #KEYS - 2
 local tail = ',"worker_id":' .. cjson.encode(worker)
-local head = '","queue":' .. cjson.encode(queue) .. ',"status":"' .. status .. '","ts":' .. now
+local qjson = cjson.encode(queue)
 for i = 0, n - 1 do
   local id, token = ARGV[7 + 2 * i], ARGV[8 + 2 * i]
-  local f = start_one(KEYS[3 + 2 * i], KEYS[4 + 2 * i], id, token, now, status, worker, channel, head, tail)
+  local f = start_one(KEYS[3 + i], id, token, now, status, worker, qjson, tail)
   if not f then
     gone[#gone + 1] = id
     out[#out + 1] = 0
@@ -275,6 +300,7 @@ if #gone > 0 then
   redis.call('ZREM', KEYS[1], unpack(gone))
   redis.call('HDEL', KEYS[2], unpack(gone))
 end
+flush(channel)
 return out
 )lua");
     return s;
@@ -282,41 +308,50 @@ return out
 
 const redis::script& complete() {
     static const redis::script s = make(R"lua(
--- complete: in_progress -> completed (fenced); the result is stored with its TTL.
+-- complete: in_progress -> completed (fenced). A result up to the inline limit is
+-- stored in the record (field `result`, expiring with result_expires_at); a larger
+-- one in its own key with its TTL. The history entry goes in the same HSET; the
+-- worker passes the history length it holds (no one else writes the history of
+-- a job whose lease it holds).
 -- KEYS[1] active  KEYS[2] leases  KEYS[3] completed  KEYS[4] meta  KEYS[5] unique  KEYS[6] cancels
---   per job i: KEYS[7+3i] job  KEYS[8+3i] result  KEYS[9+3i] events
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue
---   per job from ARGV[5+8i]: id, token, stored result, ttl ms, result size (uncompressed bytes),
---   started_at, created_at, unique_key (as the worker got them from start)
+--   per job i: KEYS[7+2i] job  KEYS[8+2i] result
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] inline limit (bytes)
+--   per job from ARGV[6+9i]: id, token, stored result, ttl ms, result size (uncompressed bytes),
+--   started_at, created_at, unique_key, history length (as the worker got them from start)
 -- returns per job 1, or 0 when the token no longer matches (a newer attempt owns the job)
-local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
+local inline = tonumber(ARGV[5])
 local nnow = tonumber(now)
 local out = {}
 local ids, scored = {}, {}
-local n = (#KEYS - 6) / 3
-local head = '","queue":' .. cjson.encode(queue) .. ',"status":"completed","ts":' .. now
+local n = (#KEYS - 6) / 2
+local qjson = cjson.encode(queue)
 local check_cancels = redis.call('SCARD', KEYS[6]) > 0
 local want = {}
-for i = 0, n - 1 do want[i + 1] = ARGV[5 + 8 * i] end
+for i = 0, n - 1 do want[i + 1] = ARGV[6 + 9 * i] end
 local held = redis.call('HMGET', KEYS[2], unpack(want))
 for i = 0, n - 1 do
-  local a = 5 + 8 * i
+  local a = 6 + 9 * i
   local id, token = ARGV[a], ARGV[a + 1]
   if held[i + 1] ~= token then
     out[#out + 1] = 0
   else
     local ttl = tonumber(ARGV[a + 3])
-    redis.call('SET', KEYS[8 + 3 * i], ARGV[a + 2], 'PX', ttl)
-    redis.call('HSET', KEYS[7 + 3 * i], 'status', 'completed', 'completed_at', now, 'progress', 100,
-      'result_size', ARGV[a + 4], 'result_expires_at', nnow + ttl)
-    local uk = ARGV[a + 7]
-    if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
     local started = tonumber(ARGV[a + 5])
     local timing = ',"duration_ms":' .. span(started, nnow) .. ',"wait_ms":' .. span(tonumber(ARGV[a + 6]), started)
-    local sid = redis.call('XADD', KEYS[9 + 3 * i], '*', 'type', 'status', 'data',
-      '{"status":"completed","ts":' .. now .. timing .. '}')
-    redis.call('PUBLISH', channel, '{"type":"job_completed","job_id":"' .. id .. head .. ',"stream_id":"' .. sid ..
-      '"' .. timing .. '}')
+    local fields = {'status', 'completed', 'completed_at', now, 'progress', 100, 'result_size', ARGV[a + 4],
+      'result_expires_at', nnow + ttl}
+    local stored = ARGV[a + 2]
+    if #stored <= inline then
+      fields[#fields + 1] = 'result'; fields[#fields + 1] = stored
+    else
+      redis.call('SET', KEYS[8 + 2 * i], stored, 'PX', ttl)
+    end
+    hist(fields, tonumber(ARGV[a + 8]) + 1, 'completed', now, timing)
+    redis.call('HSET', KEYS[7 + 2 * i], unpack(fields))
+    local uk = ARGV[a + 7]
+    if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
+    note('job_completed', id, qjson, 'completed', now, timing)
     ids[#ids + 1] = id
     scored[#scored + 1] = now; scored[#scored + 1] = id
     out[#out + 1] = 1
@@ -329,6 +364,7 @@ if #ids > 0 then
   redis.call('ZADD', KEYS[3], unpack(scored))
   redis.call('HINCRBY', KEYS[4], 'completed', #ids)
 end
+flush(channel)
 return out
 )lua");
     return s;
@@ -339,20 +375,21 @@ const redis::script& fail() {
 -- fail: in_progress -> scheduled (retry after backoff) or failed (retries exhausted or
 -- not retryable), or cancelled when a cancel was requested. Fenced.
 -- KEYS[1] active  KEYS[2] leases  KEYS[3] scheduled  KEYS[4] failed  KEYS[5] meta  KEYS[6] unique
--- KEYS[7] marker  KEYS[8] cancels  KEYS[9] cancelled; per job i: KEYS[10+2i] job  KEYS[11+2i] events
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue
+-- KEYS[7] marker  KEYS[8] cancels  KEYS[9] cancelled; per job i: KEYS[10+i] job
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue
 --   per job from ARGV[5+5i]: id, token, error message, retryable (1|0), backoff ms
 -- returns per job: 1 retrying, 2 failed, 3 cancelled, 0 lease lost
-local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
+local qjson = cjson.encode(queue)
 local out = {}
-local n = (#KEYS - 9) / 2
+local n = #KEYS - 9
 for i = 0, n - 1 do
   local a = 5 + 5 * i
   local id, token, err = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   if redis.call('HGET', KEYS[2], id) ~= token then
     out[#out + 1] = 0
   else
-    local job_key, ev = KEYS[10 + 2 * i], KEYS[11 + 2 * i]
+    local job_key = KEYS[10 + i]
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'created_at', 'started_at')
@@ -360,23 +397,23 @@ for i = 0, n - 1 do
     local started = tonumber(f[4]) or tonumber(now)
     local timing = ',"duration_ms":' .. span(started, tonumber(now)) .. ',"wait_ms":' .. span(tonumber(f[3]) or started, started)
     if redis.call('SREM', KEYS[8], id) == 1 then
-      to_cancelled(job_key, ev, KEYS[9], KEYS[6], KEYS[5], id, queue, now, maxlen, channel)
+      to_cancelled(job_key, KEYS[9], KEYS[6], KEYS[5], id, qjson, now)
       out[#out + 1] = 3
     elseif ARGV[a + 3] == '1' and attempts <= max_retries then
       local due = tonumber(now) + tonumber(ARGV[a + 4])
-      redis.call('HSET', job_key, 'status', 'scheduled', 'scheduled_at', due, 'error_message', err)
+      set_status(job_key, {'scheduled_at', due, 'error_message', err}, 'job_retrying', id, qjson, 'scheduled', now,
+        ',"error":' .. cjson.encode(err) .. ',"attempt":' .. attempts .. ',"scheduled_at":' .. due)
       redis.call('ZADD', KEYS[3], due, id)
       redis.call('ZADD', KEYS[7], 0, 'w')
       redis.call('HINCRBY', KEYS[5], 'retried', 1)
-      emit(ev, maxlen, channel, 'job_retrying', id, queue, 'scheduled', now,
-        ',"error":' .. cjson.encode(err) .. ',"attempt":' .. attempts .. ',"scheduled_at":' .. due)
       out[#out + 1] = 1
     else
-      to_failed(job_key, ev, KEYS[4], KEYS[6], KEYS[5], id, queue, now, maxlen, channel, err, timing)
+      to_failed(job_key, KEYS[4], KEYS[6], KEYS[5], id, qjson, now, err, timing)
       out[#out + 1] = 2
     end
   end
 end
+flush(channel)
 return out
 )lua");
     return s;
@@ -385,34 +422,38 @@ return out
 const redis::script& release() {
     static const redis::script s = make(R"lua(
 -- release: hands running jobs back to the queue without counting the attempt
--- (graceful shutdown). Fenced. A job with a cancel request becomes cancelled instead.
+-- (graceful shutdown), in the place they had. Fenced. A job with a cancel request
+-- becomes cancelled instead.
 -- KEYS[1] active  KEYS[2] leases  KEYS[3] queued  KEYS[4] marker  KEYS[5] cancels  KEYS[6] cancelled
--- KEYS[7] unique  KEYS[8] meta; per job i: KEYS[9+2i] job  KEYS[10+2i] events
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue; per job from ARGV[5+2i]: id, token
+-- KEYS[7] unique  KEYS[8] meta; per job i: KEYS[9+i] job
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue; per job from ARGV[5+2i]: id, token
 -- returns the number of jobs handed back
-local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local n = (#KEYS - 8) / 2
+local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
+local qjson = cjson.encode(queue)
+local n = #KEYS - 8
 local back = 0
 for i = 0, n - 1 do
   local id, token = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
   if redis.call('HGET', KEYS[2], id) == token then
-    local job_key, ev = KEYS[9 + 2 * i], KEYS[10 + 2 * i]
+    local job_key = KEYS[9 + i]
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     if redis.call('SREM', KEYS[5], id) == 1 then
-      to_cancelled(job_key, ev, KEYS[6], KEYS[7], KEYS[8], id, queue, now, maxlen, channel)
+      to_cancelled(job_key, KEYS[6], KEYS[7], KEYS[8], id, qjson, now)
     else
       local f = redis.call('HMGET', job_key, 'priority', 'created_at', 'attempts')
-      if (tonumber(f[3]) or 0) > 0 then redis.call('HINCRBY', job_key, 'attempts', -1) end
-      redis.call('HSET', job_key, 'status', 'queued', 'progress', 0)
+      local attempts = tonumber(f[3]) or 0
+      if attempts > 0 then attempts = attempts - 1 end
       redis.call('HDEL', job_key, 'worker_id', 'started_at', 'token')
+      set_status(job_key, {'attempts', attempts, 'progress', 0}, 'job_retrying', id, qjson, 'queued', now,
+        ',"reason":"worker shutdown"')
       redis.call('ZADD', KEYS[3], qscore(f[1] or 0, f[2] or now), id)
-      emit(ev, maxlen, channel, 'job_retrying', id, queue, 'queued', now, ',"reason":"worker shutdown"')
       back = back + 1
     end
   end
 end
 if back > 0 then redis.call('ZADD', KEYS[4], 0, 'w') end
+flush(channel)
 return back
 )lua");
     return s;
@@ -441,17 +482,24 @@ return {lost, cancelled}
 
 const redis::script& progress() {
     static const redis::script s = make(R"lua(
--- progress: records percent + message of a running job and emits a progress event. Fenced.
--- KEYS[1] leases  KEYS[2] job  KEYS[3] events
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] id  ARGV[6] token
+-- progress: records percent + message of a running job and appends a progress
+-- event to its list progress:<id> (created by the first one; capped, oldest out).
+-- Each entry is "<history length>|<event JSON>": it follows that history entry. Fenced.
+-- KEYS[1] leases  KEYS[2] job  KEYS[3] progress list
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] id  ARGV[6] token
 -- ARGV[7] percent  ARGV[8] message
 -- returns 1, or 0 when the lease is gone
 local id = ARGV[5]
 if redis.call('HGET', KEYS[1], id) ~= ARGV[6] then return 0 end
+local f = redis.call('HMGET', KEYS[2], 'status', 'hn')
+local status = f[1] or 'in_progress'
+local extra = ',"progress":' .. tonumber(ARGV[7]) .. ',"message":' .. cjson.encode(ARGV[8])
 redis.call('HSET', KEYS[2], 'progress', ARGV[7], 'progress_message', ARGV[8])
-local status = redis.call('HGET', KEYS[2], 'status') or 'in_progress'
-emit(KEYS[3], ARGV[3], ARGV[2], 'job_progress', id, ARGV[4], status, ARGV[1],
-  ',"progress":' .. tonumber(ARGV[7]) .. ',"message":' .. cjson.encode(ARGV[8]))
+redis.call('HINCRBY', KEYS[2], 'pn', 1)
+local len = redis.call('RPUSH', KEYS[3], (f[2] or 0) .. '|{"status":"' .. status .. '","ts":' .. ARGV[1] .. extra .. '}')
+if len > tonumber(ARGV[3]) then redis.call('LTRIM', KEYS[3], len - tonumber(ARGV[3]), -1) end
+note('job_progress', id, cjson.encode(ARGV[4]), status, ARGV[1], extra)
+flush(ARGV[2])
 return 1
 )lua");
     return s;
@@ -460,13 +508,13 @@ return 1
 const redis::script& mark_running() {
     static const redis::script s = make(R"lua(
 -- mark_running: validating -> in_progress once the handler accepted its input. Fenced.
--- KEYS[1] leases  KEYS[2] job  KEYS[3] events
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] id  ARGV[6] token
+-- KEYS[1] leases  KEYS[2] job
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] id  ARGV[6] token
 -- returns 1, or 0 when the lease is gone
 local id = ARGV[5]
 if redis.call('HGET', KEYS[1], id) ~= ARGV[6] then return 0 end
-redis.call('HSET', KEYS[2], 'status', 'in_progress')
-emit(KEYS[3], ARGV[3], ARGV[2], 'job_started', id, ARGV[4], 'in_progress', ARGV[1], '')
+set_status(KEYS[2], {}, 'job_started', id, cjson.encode(ARGV[4]), 'in_progress', ARGV[1], '')
+flush(ARGV[2])
 return 1
 )lua");
     return s;
@@ -478,16 +526,17 @@ const redis::script& reclaim() {
 -- queue in the place they had (the attempt stays counted) or to failed when no
 -- retries are left.
 -- KEYS[1] active  KEYS[2] leases  KEYS[3] queued  KEYS[4] failed  KEYS[5] meta  KEYS[6] unique
--- KEYS[7] marker  KEYS[8] cancels  KEYS[9] cancelled; per job i: KEYS[10+2i] job  KEYS[11+2i] events
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue; then the candidate ids
+-- KEYS[7] marker  KEYS[8] cancels  KEYS[9] cancelled; per job i: KEYS[10+i] job
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue; then the candidate ids
 -- returns the number of jobs reclaimed (candidates whose lease was renewed meanwhile are skipped)
-local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
+local qjson = cjson.encode(queue)
 local count = 0
 for i = 0, #ARGV - 5 do
   local id = ARGV[5 + i]
   local score = redis.call('ZSCORE', KEYS[1], id)
   if score and tonumber(score) <= tonumber(now) then
-    local job_key, ev = KEYS[10 + 2 * i], KEYS[11 + 2 * i]
+    local job_key = KEYS[10 + i]
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     count = count + 1
@@ -496,23 +545,24 @@ for i = 0, #ARGV - 5 do
       local attempts, max_retries = tonumber(f[1]) or 0, tonumber(f[2]) or 0
       local err = 'lease expired: the worker running attempt ' .. attempts .. ' stopped responding'
       if redis.call('SREM', KEYS[8], id) == 1 then
-        to_cancelled(job_key, ev, KEYS[9], KEYS[6], KEYS[5], id, queue, now, maxlen, channel)
+        to_cancelled(job_key, KEYS[9], KEYS[6], KEYS[5], id, qjson, now)
       elseif attempts <= max_retries then
-        redis.call('HSET', job_key, 'status', 'queued', 'error_message', err, 'progress', 0)
         redis.call('HDEL', job_key, 'worker_id', 'token')
+        set_status(job_key, {'error_message', err, 'progress', 0}, 'job_retrying', id, qjson, 'queued', now,
+          ',"error":' .. cjson.encode(err))
         -- Back in its original place, not behind the backlog: the score it was
         -- queued with (created_at, or when it became due for delayed and retried jobs).
         local placed = math.max(tonumber(f[4]) or tonumber(now), tonumber(f[5]) or 0)
         redis.call('ZADD', KEYS[3], qscore(f[3] or 0, placed), id)
         redis.call('ZADD', KEYS[7], 0, 'w')
         redis.call('HINCRBY', KEYS[5], 'retried', 1)
-        emit(ev, maxlen, channel, 'job_retrying', id, queue, 'queued', now, ',"error":' .. cjson.encode(err))
       else
-        to_failed(job_key, ev, KEYS[4], KEYS[6], KEYS[5], id, queue, now, maxlen, channel, err, '')
+        to_failed(job_key, KEYS[4], KEYS[6], KEYS[5], id, qjson, now, err, '')
       end
     end
   end
 end
+flush(channel)
 return count
 )lua");
     return s;
@@ -521,27 +571,28 @@ return count
 const redis::script& promote() {
     static const redis::script s = make(R"lua(
 -- promote: due scheduled jobs (delay elapsed, retry backoff over) -> queued.
--- KEYS[1] scheduled  KEYS[2] queued  KEYS[3] marker; per job i: KEYS[4+2i] job  KEYS[5+2i] events
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue; then the candidate ids
+-- KEYS[1] scheduled  KEYS[2] queued  KEYS[3] marker; per job i: KEYS[4+i] job
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue; then the candidate ids
 -- returns the number of jobs promoted
-local now, channel, maxlen, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
+local qjson = cjson.encode(queue)
 local count = 0
 for i = 0, #ARGV - 5 do
   local id = ARGV[5 + i]
   local due = redis.call('ZSCORE', KEYS[1], id)
   if due and tonumber(due) <= tonumber(now) then
-    local job_key = KEYS[4 + 2 * i]
+    local job_key = KEYS[4 + i]
     redis.call('ZREM', KEYS[1], id)
     if redis.call('EXISTS', job_key) == 1 then
       local prio = redis.call('HGET', job_key, 'priority') or 0
       redis.call('ZADD', KEYS[2], qscore(prio, due), id)
-      redis.call('HSET', job_key, 'status', 'queued')
-      emit(KEYS[5 + 2 * i], maxlen, channel, 'job_queued', id, queue, 'queued', now, '')
+      set_status(job_key, {}, 'job_queued', id, qjson, 'queued', now, '')
       count = count + 1
     end
   end
 end
 if count > 0 then redis.call('ZADD', KEYS[3], 0, 'w') end
+flush(channel)
 return count
 )lua");
     return s;
@@ -552,11 +603,11 @@ const redis::script& cancel() {
 -- cancel: queued/scheduled -> cancelled at once; a running job gets a cancel request
 -- (its worker is signalled on the cancel channel and sees it on its next lease renewal).
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] cancelled  KEYS[5] meta  KEYS[6] unique
--- KEYS[7] cancels  KEYS[8] job  KEYS[9] events
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] id  ARGV[6] cancel channel
+-- KEYS[7] cancels  KEYS[8] job
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] id  ARGV[6] cancel channel
 -- returns 'ok:cancelled', 'ok:cancelling' (running; the worker stops it), 'missing', or
 -- 'state:<status>' when the job is already terminal (nothing changed)
-local now, channel, maxlen, queue, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now, channel, queue, id = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local status = redis.call('HGET', KEYS[8], 'status')
 if not status then return 'missing' end
 if redis.call('ZSCORE', KEYS[3], id) then
@@ -567,7 +618,8 @@ if redis.call('ZSCORE', KEYS[3], id) then
 end
 local removed = redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id)
 if removed == 0 then return 'state:' .. status end
-to_cancelled(KEYS[8], KEYS[9], KEYS[4], KEYS[6], KEYS[5], id, queue, now, maxlen, channel)
+to_cancelled(KEYS[8], KEYS[4], KEYS[6], KEYS[5], id, cjson.encode(queue), now)
+flush(channel)
 return 'ok:cancelled'
 )lua");
     return s;
@@ -575,11 +627,12 @@ return 'ok:cancelled'
 
 const redis::script& remove() {
     static const redis::script s = make(R"lua(
--- remove: deletes a job in any state (record, result, events, index entries). A running
--- job loses its lease (its worker's outcome is discarded) and its worker is signalled.
+-- remove: deletes a job in any state (record, result, progress list, index entries;
+-- a previous version's event stream too). A running job loses its lease (its
+-- worker's outcome is discarded) and its worker is signalled.
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] leases  KEYS[5] completed  KEYS[6] failed
--- KEYS[7] cancelled  KEYS[8] all  KEYS[9] unique  KEYS[10] cancels  KEYS[11] job  KEYS[12] events
--- KEYS[13] result
+-- KEYS[7] cancelled  KEYS[8] all  KEYS[9] unique  KEYS[10] cancels  KEYS[11] job  KEYS[12] progress
+-- KEYS[13] result  KEYS[14] events (previous version's stream)
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] queue  ARGV[4] id  ARGV[5] cancel channel
 -- returns 1 when deleted, 0 when there was no such job
 local id = ARGV[4]
@@ -594,11 +647,9 @@ end
 drop_unique(KEYS[9], KEYS[11], id)
 redis.call('ZREM', KEYS[5], id); redis.call('ZREM', KEYS[6], id); redis.call('ZREM', KEYS[7], id)
 redis.call('ZREM', KEYS[8], id); redis.call('SREM', KEYS[10], id)
-redis.call('DEL', KEYS[11], KEYS[12], KEYS[13])
-if live > 0 then
-  redis.call('PUBLISH', ARGV[2], '{"type":"job_cancelled","job_id":"' .. id .. '","queue":' .. cjson.encode(ARGV[3]) ..
-    ',"status":"cancelled","ts":' .. ARGV[1] .. ',"deleted":true}')
-end
+redis.call('DEL', KEYS[11], KEYS[12], KEYS[13], KEYS[14])
+if live > 0 then note('job_cancelled', id, cjson.encode(ARGV[3]), 'cancelled', ARGV[1], ',"deleted":true') end
+flush(ARGV[2])
 return 1
 )lua");
     return s;
@@ -606,25 +657,27 @@ return 1
 
 const redis::script& retry() {
     static const redis::script s = make(R"lua(
--- retry: failed or cancelled -> queued, with a fresh attempt budget.
+-- retry: failed or cancelled -> queued, with a fresh attempt budget. Its history
+-- and progress list are kept (the new attempt's events follow them).
 -- KEYS[1] failed  KEYS[2] cancelled  KEYS[3] queued  KEYS[4] marker  KEYS[5] unique  KEYS[6] job
--- KEYS[7] events  KEYS[8] result
--- ARGV[1] now  ARGV[2] channel  ARGV[3] max events  ARGV[4] queue  ARGV[5] id
+-- KEYS[7] result
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] id
 -- returns 'queued', 'missing', or the status that cannot be retried
 local now, id = ARGV[1], ARGV[5]
 local status = redis.call('HGET', KEYS[6], 'status')
 if not status then return 'missing' end
 if status ~= 'failed' and status ~= 'cancelled' then return status end
 redis.call('ZREM', KEYS[1], id); redis.call('ZREM', KEYS[2], id)
-redis.call('DEL', KEYS[8])
-redis.call('HSET', KEYS[6], 'status', 'queued', 'attempts', 0, 'progress', 0, 'error_message', '',
-  'completed_at', 0, 'started_at', 0, 'scheduled_at', 0, 'cancel_requested', 0)
-redis.call('HDEL', KEYS[6], 'worker_id', 'token', 'result_size', 'result_expires_at', 'progress_message')
+redis.call('DEL', KEYS[7])
+redis.call('HDEL', KEYS[6], 'worker_id', 'token', 'result_size', 'result_expires_at', 'progress_message', 'result')
+set_status(KEYS[6], {'attempts', 0, 'progress', 0, 'error_message', '', 'completed_at', 0, 'started_at', 0,
+  'scheduled_at', 0, 'cancel_requested', 0}, 'job_retrying', id, cjson.encode(ARGV[4]), 'queued', now,
+  ',"manual":true')
 local f = redis.call('HMGET', KEYS[6], 'priority', 'unique_key')
 if f[2] and f[2] ~= '' then redis.call('HSETNX', KEYS[5], f[2], id) end
 redis.call('ZADD', KEYS[3], qscore(f[1] or 0, now), id)
 redis.call('ZADD', KEYS[4], 0, 'w')
-emit(KEYS[7], ARGV[3], ARGV[2], 'job_retrying', id, ARGV[4], 'queued', now, ',"manual":true')
+flush(ARGV[2])
 return 'queued'
 )lua");
     return s;
@@ -634,7 +687,7 @@ const redis::script& purge() {
     static const redis::script s = make(R"lua(
 -- purge: deletes terminal jobs whose retention ended (janitor).
 -- KEYS[1] completed  KEYS[2] failed  KEYS[3] cancelled  KEYS[4] all
---   per job i: KEYS[5+3i] job  KEYS[6+3i] events  KEYS[7+3i] result
+--   per job i: KEYS[5+4i] job  KEYS[6+4i] progress  KEYS[7+4i] result  KEYS[8+4i] events (previous version)
 -- ARGV[1] cutoff ms (terminal before this are deleted); then the candidate ids
 -- returns the number of jobs deleted
 local cutoff = tonumber(ARGV[1])
@@ -645,7 +698,7 @@ for i = 0, #ARGV - 2 do
   if t and tonumber(t) < cutoff then
     redis.call('ZREM', KEYS[1], id); redis.call('ZREM', KEYS[2], id); redis.call('ZREM', KEYS[3], id)
     redis.call('ZREM', KEYS[4], id)
-    redis.call('DEL', KEYS[5 + 3 * i], KEYS[6 + 3 * i], KEYS[7 + 3 * i])
+    redis.call('DEL', KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i], KEYS[8 + 4 * i])
     count = count + 1
   end
 end

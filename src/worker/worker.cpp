@@ -272,6 +272,7 @@ struct worker::impl {
             if (o.what == outcome::kind::ok && !is_cancelled(*rj)) {
                 store::lease_ref lease{rj->job.id, rj->job.token};
                 auto r = co_await broker_->mark_running(q->name, std::move(lease), now());
+                if (r) ++rj->job.history;
                 if (!r && r.error() == errc::lease_lost) rj->lost = true;
             }
         }
@@ -402,7 +403,8 @@ struct worker::impl {
                                     rj->job.ttl,
                                     rj->job.started_at,
                                     rj->job.created_at,
-                                    rj->job.unique_key};
+                                    rj->job.unique_key,
+                                    rj->job.history};
                 auto r = co_await complete_batched(q, std::move(c));
                 if (r) {
                     ++stats_.completed;
