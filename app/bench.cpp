@@ -30,9 +30,9 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <iostream>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -67,12 +67,15 @@ T block_on(asio::io_context& io, asio::awaitable<T> aw) {
     std::optional<T> out;
     std::exception_ptr error;
     asio::co_spawn(io, std::move(aw), [&](std::exception_ptr e, T v) {
-        if (e) error = e;
-        else out.emplace(std::move(v));
+        if (e)
+            error = e;
+        else
+            out.emplace(std::move(v));
     });
     io.restart();
     run_polling(io, producer_spin, [&] { return out || error; });
-    if (!out && !error) throw std::runtime_error("bench: the event loop stopped before the operation finished");
+    if (!out && !error)
+        throw std::runtime_error("bench: the event loop stopped before the operation finished");
     if (error) std::rethrow_exception(error);
     return std::move(*out);
 }
@@ -145,7 +148,8 @@ asio::awaitable<result<std::size_t>> enqueue_one_by_one(store::broker& b, std::s
     co_return n;
 }
 
-asio::awaitable<result<std::size_t>> enqueue_bulk(store::broker& b, std::string queue, std::size_t n, std::size_t batch) {
+asio::awaitable<result<std::size_t>> enqueue_bulk(store::broker& b, std::string queue, std::size_t n,
+                                                  std::size_t batch) {
     std::size_t done = 0;
     while (done < n) {
         std::size_t k = std::min(batch, n - done);
@@ -191,7 +195,8 @@ double percentile(std::vector<double> v, double p) {
 void cleanup(bench_context& b) {
     std::string cursor = "0";
     do {
-        auto r = block_on(b.io, b.conn->exec(redis::command{"SCAN", cursor, "MATCH", b.prefix + ":*", "COUNT", 1000}));
+        auto r = block_on(
+            b.io, b.conn->exec(redis::command{"SCAN", cursor, "MATCH", b.prefix + ":*", "COUNT", 1000}));
         if (!r || !r->is_array() || r->elements.size() != 2) return;
         cursor = r->elements[0].str;
         redis::command del{"UNLINK"};
@@ -208,10 +213,16 @@ std::string worker_config_file(const std::string& prefix) {
     return path;
 }
 
-pid_t spawn_worker(bench_context& b, const std::string& config, const bench_options& o, const std::string& id) {
-    std::vector<std::string> args{"spool", "worker", "--redis", b.url, "--config", config, "--queues", "process",
-                                  "--concurrency", std::to_string(o.concurrency), "--id", id,
-                                  "--busy-poll-us", std::to_string(o.busy_poll_us), "--log-level", "warn"};
+pid_t spawn_worker(bench_context& b, const std::string& config, const bench_options& o,
+                   const std::string& id) {
+    std::vector<std::string> args{"spool",          "worker",
+                                  "--redis",        b.url,
+                                  "--config",       config,
+                                  "--queues",       "process",
+                                  "--concurrency",  std::to_string(o.concurrency),
+                                  "--id",           id,
+                                  "--busy-poll-us", std::to_string(o.busy_poll_us),
+                                  "--log-level",    "warn"};
     pid_t pid = ::fork();
     if (pid == 0) {
         ::setenv("REDIS_KEY_PREFIX", b.prefix.c_str(), 1);
@@ -292,8 +303,10 @@ int run_bench(const bench_options& o) {
             bench_worker w{wo, "process", producer_spin};
             double wcpu0 = thread_cpu_seconds(w.thread);
             while (done.load() < o.jobs) {
-                std::this_thread::sleep_for(std::chrono::microseconds{200});  // polling the counter, not a fixed wait
-                if (seconds_since(t0) > 600) throw std::runtime_error("process phase did not finish in 10 minutes");
+                std::this_thread::sleep_for(
+                    std::chrono::microseconds{200});  // polling the counter, not a fixed wait
+                if (seconds_since(t0) > 600)
+                    throw std::runtime_error("process phase did not finish in 10 minutes");
             }
             double secs = seconds_since(t0);
             double wcpu = thread_cpu_seconds(w.thread) - wcpu0;
@@ -305,7 +318,8 @@ int run_bench(const bench_options& o) {
             auto config = worker_config_file(b.prefix);
             std::vector<pid_t> pids;
             for (int i = 0; i < o.workers; ++i)
-                pids.push_back(spawn_worker(b, config, o, "bench-" + std::to_string(::getpid()) + "-" + std::to_string(i)));
+                pids.push_back(spawn_worker(b, config, o,
+                                            "bench-" + std::to_string(::getpid()) + "-" + std::to_string(i)));
             struct reap {
                 std::vector<pid_t>& pids;
                 std::string config;
@@ -319,7 +333,8 @@ int run_bench(const bench_options& o) {
                 auto r = block_on(b.io, broker.workers());
                 return r && r->size() >= static_cast<std::size_t>(o.workers);
             };
-            for (int i = 0; i < 2000 && !registered(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds{5});
+            for (int i = 0; i < 2000 && !registered(); ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds{5});
             if (!registered()) throw std::runtime_error("worker processes did not start");
             double wcpu0 = 0;
             for (auto p : pids) wcpu0 += process_cpu_seconds(p);
@@ -333,7 +348,8 @@ int run_bench(const bench_options& o) {
                     if (q.name == "process") completed = q.completed_total;
                 if (completed >= static_cast<std::int64_t>(o.jobs)) break;
                 std::this_thread::sleep_for(std::chrono::microseconds{500});  // polling the counter
-                if (seconds_since(t0) > 600) throw std::runtime_error("process phase did not finish in 10 minutes");
+                if (seconds_since(t0) > 600)
+                    throw std::runtime_error("process phase did not finish in 10 minutes");
             }
             double secs = seconds_since(t0);
             double wcpu = -wcpu0;
@@ -354,7 +370,8 @@ int run_bench(const bench_options& o) {
         {
             bench_worker w{wo, "latency", std::chrono::microseconds{o.busy_poll_us}};
             block_on(b.io, b.conn->exec(redis::command{"PING"}));
-            auto interval = std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(1.0 / o.rate));
+            auto interval =
+                std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(1.0 / o.rate));
             auto next = steady::now() + std::chrono::milliseconds{50};  // let the worker block on Redis first
             for (std::size_t i = 0; i < o.latency_jobs; ++i) {
                 std::this_thread::sleep_until(next);  // pacing the producer at --rate
@@ -372,7 +389,8 @@ int run_bench(const bench_options& o) {
                     std::lock_guard lock{mu};
                     if (finished.size() >= o.latency_jobs) break;
                 }
-                if (steady::now() > deadline) throw std::runtime_error("latency phase: jobs did not complete");
+                if (steady::now() > deadline)
+                    throw std::runtime_error("latency phase: jobs did not complete");
                 std::this_thread::sleep_for(std::chrono::milliseconds{1});
             }
             w.stop();
@@ -383,7 +401,8 @@ int run_bench(const bench_options& o) {
         out["e2e_p50_ms"] = std::round(percentile(ms, 50) * 1000) / 1000;
         out["e2e_p99_ms"] = std::round(percentile(ms, 99) * 1000) / 1000;
         say("e2e latency:      p50 " + std::to_string(percentile(ms, 50)) + " ms, p99 " +
-            std::to_string(percentile(ms, 99)) + " ms at " + std::to_string(static_cast<long>(o.rate)) + " jobs/s");
+            std::to_string(percentile(ms, 99)) + " ms at " + std::to_string(static_cast<long>(o.rate)) +
+            " jobs/s");
         cleanup(b);
     } catch (const std::exception& e) {
         cleanup(b);

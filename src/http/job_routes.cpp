@@ -86,7 +86,7 @@ asio::awaitable<route_output> job_events(request_context ctx) {
     if (!is_valid_event_id(after))
         co_return error_output(
             errc::invalid_argument,
-            "Last-Event-ID must be an event id this stream sent (like 1700000000000-0), or 0");
+            "Last-Event-ID must be an event id this stream sent (like 3-1), or 0");
     route_output out;
     out.stream = std::make_shared<sse_stream>(ctx.s(), id, after, is_terminal(rec->status));
     co_return out;

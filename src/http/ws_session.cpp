@@ -264,8 +264,7 @@ asio::awaitable<void> ws_session::subscribe_progress(json::value id, json::objec
     if (auto* a = msg.if_contains("last_event_id"); a && !a->is_null()) {
         if (!a->is_string() || !is_valid_event_id(a->get_string())) {
             send_error(id, api_error{errc::invalid_argument,
-                                     "last_event_id must be an event id this server sent (like "
-                                     "1700000000000-0), or \"0\"",
+                                     "last_event_id must be an event id this server sent (like \"3-1\"), or \"0\"",
                                      {}});
             co_return;
         }

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <random>
 #include <fstream>
+#include <sstream>
 
 using namespace spool;
 using namespace std::chrono_literals;
@@ -251,4 +252,50 @@ TEST_F(ProcessTest, SlotsFullOnOneQueueDoNotStopServingAnother) {
         auto last = run_coro(ctx_, broker_->submit(later, now_millis())).value().id;
         EXPECT_TRUE(wait_until([&] { return get(last).status == job_status::completed; }, 10s));
     }
+}
+
+// A worker killed while its completion batch waits in Redis (held there with
+// CLIENT PAUSE WRITE, so the kill lands exactly then): whether Redis ran that
+// batch or dropped it with the connection, every job completes exactly once.
+TEST_F(ProcessTest, WorkerKilledWithACompletionBatchInFlightLosesNothingAndFinishesNothingTwice) {
+    constexpr int jobs = 1500;
+    std::vector<job_spec> specs(jobs);
+    for (int i = 0; i < jobs; ++i) {
+        specs[i].queue = "bulk";
+        specs[i].max_retries = 10;  // a reclaimed job goes back to the head: it may be in flight again
+        specs[i].payload = "{\"i\":" + std::to_string(i) + "}";
+    }
+    ASSERT_EQ(run_coro(ctx_, broker_->submit_many(specs, now_millis()), 30s).value().size(),
+              static_cast<std::size_t>(jobs));
+    auto completed = [&] { return redis().zcard("spool:{q:bulk}:completed"); };
+    for (int round = 0; round < 3; ++round) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        std::string id = "inflight" + std::to_string(round);
+        process w{worker_args(id), dir_ + "/" + id + ".log"};
+        ASSERT_TRUE(wait_until([&] { return completed() >= 100 * (round + 1); }, 30s));
+        redis().cmd({"CLIENT", "PAUSE", "10000", "WRITE"});
+        // The worker's next script call (a completion batch, or a claim with
+        // completions pipelined behind it) is now held by Redis.
+        bool held = wait_until(
+            [&] {
+                auto clients = redis().cmd_str({"CLIENT", "LIST"});
+                std::istringstream lines{clients};
+                for (std::string line; std::getline(lines, line);)
+                    if (line.find("name=spool-worker:" + id + " ") != std::string::npos &&
+                        line.find("flags=b") != std::string::npos && line.find("cmd=evalsha") != std::string::npos)
+                        return true;
+                return false;
+            },
+            5s);
+        w.signal(SIGKILL);
+        w.wait_exit(5s);
+        redis().cmd({"CLIENT", "UNPAUSE"});
+        ASSERT_TRUE(held) << "the worker sent no script call while Redis was paused";
+    }
+    process finisher{worker_args("finisher"), dir_ + "/finisher.log"};
+    ASSERT_TRUE(wait_until([&] { return completed() == jobs; }, 60s)) << completed();
+    EXPECT_EQ(redis().cmd_int({"HGET", "spool:{q:bulk}:meta", "completed"}), jobs);  // one completion each
+    EXPECT_EQ(redis().zcard("spool:{q:bulk}:queued"), 0);
+    EXPECT_EQ(redis().zcard("spool:{q:bulk}:active"), 0);
+    EXPECT_EQ(redis().zcard("spool:{q:bulk}:failed"), 0);
 }

@@ -1,0 +1,153 @@
+// src/worker/legacy_redistest.cpp
+// A Redis written by the previous version (tests/data/legacy-v1.rdb, made by
+// tests/data/make-legacy-v1.sh with the commit before records carried their
+// history): its jobs are read, resumed and finished by this version, none lost.
+// In it: lq queued (priority 5); lc completed (result {"legacy":"done"}); lp
+// completed with 3 progress events; lf failed; la in progress on a worker that
+// was killed (its lease long expired). Events are per-job streams there.
+#include <spool/worker.hpp>
+
+#include "redis/connection.hpp"
+#include "store/broker.hpp"
+#include "testing/redis_server.hpp"
+#include "testing/run_coro.hpp"
+#include "util/clock.hpp"
+
+#include <spool/error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+using namespace spool;
+using namespace std::chrono_literals;
+using spool::testing::run_coro;
+using spool::testing::wait_until;
+
+namespace {
+
+const std::string lq = "01a23abe-3598-70fc-8119-a9b33e86807c";
+const std::string lc = "01a23abe-35a1-708b-a7e9-3b68fe8f1c69";
+const std::string lp = "01a23abe-35a7-7067-99af-0cb323f63c51";
+const std::string lf = "01a23abe-35ae-7018-85a1-bc3ec7a86a43";
+const std::string la = "01a23abe-35b4-7108-ac46-a50af116fd96";
+
+std::string data_file() {
+    const char* src = std::getenv("SPOOL_SOURCE_DIR");
+    return std::string{src ? src : "."} + "/tests/data/legacy-v1.rdb";
+}
+
+std::vector<std::string> statuses(const std::vector<job_event>& evs) {
+    std::vector<std::string> out;
+    for (const auto& e : evs) {
+        auto pos = e.data.find("\"status\":\"");
+        out.push_back(e.type == "progress" ? "progress"
+                                           : e.data.substr(pos + 10, e.data.find('"', pos + 10) - pos - 10));
+    }
+    return out;
+}
+
+class LegacyTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_TRUE(std::filesystem::exists(data_file())) << data_file();
+        redis_ = std::make_unique<spool::testing::redis_server>();
+        redis_->stop();
+        std::filesystem::copy_file(data_file(), redis_->dir() + "/dump.rdb");
+        redis_->start();
+        conn_ = redis::connection::create(ctx_.get_executor(), redis::parse_url(redis_->url()).value());
+        conn_->start();
+        broker_ = std::make_unique<store::broker>(*conn_, store::broker_options{});
+    }
+    void TearDown() override {
+        conn_->stop();
+        ctx_.run_for(50ms);
+    }
+    job_record get(const std::string& id) { return run_coro(ctx_, broker_->get(id)).value(); }
+    std::vector<job_event> events(const std::string& id, std::string after = "0") {
+        return run_coro(ctx_, broker_->events(id, std::move(after), 1000)).value();
+    }
+
+    std::unique_ptr<spool::testing::redis_server> redis_;
+    asio::io_context ctx_;
+    std::shared_ptr<redis::connection> conn_;
+    std::unique_ptr<store::broker> broker_;
+};
+
+asio::awaitable<std::string> echo(job_context& job) { co_return job.payload(); }
+asio::awaitable<std::string> ok(job_context&) { co_return std::string{"{\"again\":true}"}; }
+
+}  // namespace
+
+TEST_F(LegacyTest, RecordsResultsAndEventsOfThePreviousVersionRead) {
+    auto q = get(lq);
+    EXPECT_EQ(q.status, job_status::queued);
+    EXPECT_EQ(q.priority, 5);
+    EXPECT_EQ(statuses(events(lq)), (std::vector<std::string>{"queued"}));
+
+    EXPECT_EQ(get(lc).status, job_status::completed);
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(lc)).value().data, R"({"legacy":"done"})");
+    auto c = events(lc);
+    EXPECT_EQ(statuses(c), (std::vector<std::string>{"queued", "in_progress", "completed"}));
+    // Resuming with one of that version's ids gives what followed it.
+    EXPECT_EQ(statuses(events(lc, c[0].id)), (std::vector<std::string>{"in_progress", "completed"}));
+    EXPECT_TRUE(events(lc, c[2].id).empty());
+    auto last = run_coro(ctx_, broker_->last_event(lc)).value();
+    ASSERT_TRUE(last.has_value());
+    EXPECT_EQ(last->id, c[2].id);
+
+    EXPECT_EQ(statuses(events(lp)), (std::vector<std::string>{"queued", "in_progress", "progress", "progress",
+                                                              "progress", "completed"}));
+    EXPECT_EQ(get(lf).status, job_status::failed);
+    EXPECT_EQ(get(la).status, job_status::in_progress);
+}
+
+TEST_F(LegacyTest, UnfinishedJobsOfThePreviousVersionRunToCompletion) {
+    // The killed worker's job comes back (its lease ran out long ago); the dead
+    // job is retried; the queued one just runs.
+    EXPECT_EQ(run_coro(ctx_, broker_->reclaim_expired("la", now_millis())).value(), 1u);
+    ASSERT_TRUE(run_coro(ctx_, broker_->retry(lf, now_millis())).has_value());
+
+    asio::io_context io;
+    worker_options o;
+    o.redis_url = redis_->url();
+    o.concurrency = 4;
+    worker w{io, o};
+    w.handle("lq", handler::async(echo));
+    w.handle("la", handler::async(ok));
+    w.handle("lf", handler::async(ok));
+    w.start();
+    std::thread t{[&] { io.run(); }};
+    bool done = wait_until(
+        [&] {
+            for (const auto& id : {lq, la, lf})
+                if (get(id).status != job_status::completed) return false;
+            return true;
+        },
+        10s);
+    asio::co_spawn(io, w.stop(1s), [&](std::exception_ptr) { io.stop(); });
+    t.join();
+    ASSERT_TRUE(done);
+
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(lq)).value().data, R"({"n":2})");
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(la)).value().data, R"({"again":true})");
+    EXPECT_EQ(get(la).attempts, 2);
+    // The whole story, old events first: queued, started, progress, taken back
+    // when its lease expired, run again, completed.
+    auto a = statuses(events(la));
+    ASSERT_GE(a.size(), 5u);
+    EXPECT_EQ(a.front(), "queued");
+    EXPECT_EQ(a[1], "in_progress");
+    EXPECT_EQ(a[a.size() - 3], "queued");
+    EXPECT_EQ(a[a.size() - 2], "in_progress");
+    EXPECT_EQ(a.back(), "completed");
+    auto f = statuses(events(lf));
+    EXPECT_EQ(f.front(), "queued");
+    EXPECT_EQ(f.back(), "completed");
+    EXPECT_NE(std::find(f.begin(), f.end(), "failed"), f.end());
+    auto last = run_coro(ctx_, broker_->last_event(la)).value();
+    ASSERT_TRUE(last.has_value());
+    EXPECT_NE(last->data.find("\"completed\""), std::string::npos);
+}
