@@ -13,6 +13,8 @@
 
 #include <spool/error.hpp>
 
+#include <fmt/format.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -101,10 +103,38 @@ struct pending_submit {
         : spec{std::move(s)}, done{ex, asio::steady_timer::time_point::max()} {}
 };
 
+// Queue name <-> the tag its job ids carry (<prefix>:queue_tags); tags never change.
+class tag_cache {
+public:
+    std::optional<std::uint16_t> tag(const std::string& queue) {
+        std::lock_guard lock{mu_};
+        auto it = by_name_.find(queue);
+        if (it == by_name_.end()) return std::nullopt;
+        return it->second;
+    }
+    std::optional<std::string> queue(std::uint16_t tag) {
+        std::lock_guard lock{mu_};
+        auto it = by_tag_.find(tag);
+        if (it == by_tag_.end()) return std::nullopt;
+        return it->second;
+    }
+    void put(const std::string& queue, std::uint16_t tag) {
+        std::lock_guard lock{mu_};
+        by_name_[queue] = tag;
+        if (tag != 0) by_tag_[tag] = queue;
+    }
+
+private:
+    std::mutex mu_;
+    std::unordered_map<std::string, std::uint16_t> by_name_;
+    std::unordered_map<std::uint16_t, std::string> by_tag_;
+};
+
 struct broker::impl {
     keys k;
     std::shared_ptr<spdlog::logger> log = log::get("store");
     queue_cache queues;
+    tag_cache tags;
     std::vector<std::shared_ptr<pending_submit>> waiting;
     bool submitting = false;
 
@@ -173,6 +203,20 @@ asio::awaitable<result<reply>> run_cmd(redis::connection& conn, command c) {
 
 // ---------------------------------------------------------------- producer side
 
+asio::awaitable<result<std::uint16_t>> broker::queue_tag(std::string queue) {
+    if (auto t = impl_->tags.tag(queue)) co_return *t;
+    std::vector<std::string> keys_v{impl_->k.queue_tags()};
+    std::vector<std::string> args_v{queue};
+    auto r = co_await run_script(conn_, scripts::tag_queue(), std::move(keys_v), std::move(args_v));
+    if (!r) co_return r.error();
+    auto tag = static_cast<std::uint16_t>(std::clamp<long long>(int_of(*r), 0, 65535));
+    // Registered once per process; the queue set lists the queues for the API.
+    auto added = co_await run_cmd(conn_, command{"SADD", impl_->k.queues(), queue});
+    if (!added) co_return added.error();
+    impl_->tags.put(queue, tag);
+    co_return tag;
+}
+
 asio::awaitable<result<submit_result>> broker::submit(job_spec spec, millis now) {
     auto& im = *impl_;
     if (im.submitting) {
@@ -236,10 +280,15 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
             continue;
         }
         s.priority = std::clamp(s.priority, min_priority, max_priority);
-        ids[i] = make_job_id(now);
         by_queue[s.queue].push_back(i);
     }
     for (auto& [queue, idx] : by_queue) {
+        // The queue's tag goes into each id, so reads find the job without an
+        // index. Without a tag (all 65,535 taken) the ids index says where it is.
+        auto tag = co_await queue_tag(queue);
+        if (!tag) co_return tag.error();
+        const bool indexed = *tag == 0;
+        for (auto i : idx) ids[i] = make_job_id(now, *tag);
         for (std::size_t start = 0; start < idx.size(); start += batch_limit) {
             std::size_t end = std::min(idx.size(), start + batch_limit);
             std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.all(queue),
@@ -268,8 +317,10 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
             // The id index goes first, in the same write: a crash between leaves at
             // worst an index entry without a job (a 404), never a job without an index.
             std::vector<command> pre;
-            pre.push_back(std::move(index));
-            pre.push_back(command{"SADD", k.queues(), queue});
+            if (indexed) {
+                pre.push_back(std::move(index));
+                pre.push_back(command{"SADD", k.queues(), queue});
+            }
             auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
                                                std::move(args));
             if (!r) co_return r.error();
@@ -285,7 +336,7 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
                     sr.status = parse_job_status(e[p + 1].str).value_or(job_status::queued);
                 } else {
                     // Drop the index entry written for the id that was not used.
-                    co_await conn_.exec(command{"HDEL", k.ids(), ids[idx[j]]});
+                    if (indexed) co_await conn_.exec(command{"HDEL", k.ids(), ids[idx[j]]});
                     auto existing = co_await get(sr.id);
                     if (existing) {
                         sr.status = existing->status;
@@ -300,8 +351,9 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
     co_return out;
 }
 
-// The queue a job id belongs to (ids index), or job_not_found.
-static asio::awaitable<result<std::string>> queue_of(redis::connection& conn, const keys& k, std::string id) {
+// The queue a job id of an earlier version (or an untagged one) belongs to: the ids index.
+static asio::awaitable<result<std::string>> indexed_queue_of(redis::connection& conn, const keys& k,
+                                                             std::string id) {
     if (!is_valid_job_id(id)) co_return errc::job_not_found;
     auto r = co_await run_cmd(conn, command{"HGET", k.ids(), id});
     if (!r) co_return r.error();
@@ -309,11 +361,22 @@ static asio::awaitable<result<std::string>> queue_of(redis::connection& conn, co
     co_return std::move(r->str);
 }
 
-// queue_of through the cache: for reads that notice a missing record by themselves.
+// The queue a job id belongs to: named by the tag in the id (make_job_id), else
+// by the ids index; job_not_found when neither knows it. Through the cache.
 static asio::awaitable<result<std::string>> cached_queue_of(redis::connection& conn, broker::impl& im,
                                                             std::string id) {
     if (auto hit = im.queues.find(id)) co_return std::move(*hit);
-    auto q = co_await queue_of(conn, im.k, id);
+    if (!is_valid_job_id(id)) co_return errc::job_not_found;
+    if (auto tag = job_id_tag(id)) {
+        if (auto name = im.tags.queue(*tag)) co_return std::move(*name);
+        auto r = co_await run_cmd(conn, command{"HGET", im.k.queue_tags(), "n:" + std::to_string(*tag)});
+        if (!r) co_return r.error();
+        if (!r->is_nil()) {
+            im.tags.put(r->str, *tag);
+            co_return std::move(r->str);
+        }
+    }
+    auto q = co_await indexed_queue_of(conn, im.k, id);
     if (q) im.queues.put(id, *q);
     co_return q;
 }
@@ -323,7 +386,22 @@ asio::awaitable<result<job_record>> broker::get(std::string id) {
     if (!q) co_return q.error();
     auto r = co_await run_cmd(conn_, command{"HGETALL", impl_->k.job(*q, id)});
     if (!r) co_return r.error();
-    co_return codec::decode_job(*r, opts_.clock->now());
+    if (r->elements.empty() && job_id_tag(id)) {
+        // An earlier version's id whose random bits happen to look tagged: the index knows.
+        auto indexed = co_await indexed_queue_of(conn_, impl_->k, id);
+        if (indexed && *indexed != *q) {
+            impl_->queues.put(id, *indexed);
+            q = std::move(indexed);
+            r = co_await run_cmd(conn_, command{"HGETALL", impl_->k.job(*q, id)});
+            if (!r) co_return r.error();
+        }
+    }
+    auto j = codec::decode_job(*r, opts_.clock->now());
+    if (j) {
+        j->id = std::move(id);  // the key's (the record does not repeat them)
+        j->queue = std::move(*q);
+    }
+    co_return j;
 }
 
 asio::awaitable<result<std::string>> broker::owner(std::string id) {
@@ -342,16 +420,19 @@ asio::awaitable<result<job_result>> broker::get_result(std::string id) {
     if (!q) co_return q.error();
     // Small results live in the record (until result_expires_at), large ones in a key with a TTL.
     std::vector<command> cmds;
-    cmds.push_back(command{"HMGET", k.job(*q, id), "status", "result", "result_expires_at"});
+    cmds.push_back(command{"HMGET", k.job(*q, id), "status", "result", "result_expires_at", "completed_at", "ttl"});
     cmds.push_back(command{"GET", k.result(*q, id)});
     auto r = co_await conn_.exec_many(std::move(cmds));
     if (!r) co_return r.error();
     const auto& st = (*r)[0];
-    if (!st.is_array() || st.elements.size() != 3 || st.elements[0].is_nil()) co_return errc::job_not_found;
+    if (!st.is_array() || st.elements.size() != 5 || st.elements[0].is_nil()) co_return errc::job_not_found;
     if (st.elements[0].str != "completed") co_return errc::result_not_ready;
     const reply* stored = &(*r)[1];
     if (!st.elements[1].is_nil()) {
-        if (to_ll(st.elements[2].str) <= opts_.clock->now()) co_return errc::result_expired;
+        // An inline result expires ttl after completion (result_expires_at: set by hand, or older records).
+        millis expires = st.elements[2].is_nil() ? to_ll(st.elements[3].str) + to_ll(st.elements[4].str) * 1000
+                                                 : to_ll(st.elements[2].str);
+        if (expires <= opts_.clock->now()) co_return errc::result_expired;
         stored = &st.elements[1];
     }
     if (stored->is_nil()) co_return errc::result_expired;
@@ -362,7 +443,7 @@ asio::awaitable<result<job_result>> broker::get_result(std::string id) {
 
 asio::awaitable<result<job_status>> broker::cancel(std::string id, millis now) {
     const auto& k = impl_->k;
-    auto q = co_await queue_of(conn_, k, id);
+    auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
     const auto& queue = *q;
     std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.cancelled(queue), k.meta(queue), k.unique(queue),
@@ -379,7 +460,7 @@ asio::awaitable<result<job_status>> broker::cancel(std::string id, millis now) {
 
 asio::awaitable<result<void>> broker::remove(std::string id, millis now) {
     const auto& k = impl_->k;
-    auto q = co_await queue_of(conn_, k, id);
+    auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
     const auto& queue = *q;
     std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.leases(queue),
@@ -397,7 +478,7 @@ asio::awaitable<result<void>> broker::remove(std::string id, millis now) {
 
 asio::awaitable<result<void>> broker::retry(std::string id, millis now) {
     const auto& k = impl_->k;
-    auto q = co_await queue_of(conn_, k, id);
+    auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
     const auto& queue = *q;
     std::vector<std::string> keys_v{k.failed(queue), k.cancelled(queue), k.queued(queue), k.marker(queue),
@@ -690,6 +771,8 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
                 pos = candidates[i];
                 auto j = codec::decode_job((*recs)[i], now);
                 if (!j) continue;  // deleted meanwhile
+                j->id = candidates[i].id;
+                j->queue = queue;
                 if (!q.tenant.empty() && j->tenant != q.tenant) continue;
                 if (q.status && j->status != *q.status) continue;
                 found.emplace_back(candidates[i], std::move(*j));
@@ -948,20 +1031,29 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
                                       queue, std::to_string(opts_.inline_result_bytes)};
         keys.reserve(keys.size() + 2 * (end - start));
         args.reserve(args.size() + 9 * (end - start));
+        const std::string ts = std::to_string(now);
         for (std::size_t i = start; i < end; ++i) {
             auto& c = done[i];
             keys.push_back(k.job(queue, c.id));
             keys.push_back(k.result(queue, c.id));
+            // The history entry and the event are built here, where the times are
+            // numbers already (the script only stores them). Queue names and ids
+            // need no JSON escaping (their characters are restricted).
+            const millis started = c.started_at ? c.started_at : now;
+            const millis created = c.created_at ? c.created_at : started;
+            std::string timing = fmt::format(R"("ts":{},"duration_ms":{},"wait_ms":{})", ts,
+                                             std::max<millis>(0, now - started), std::max<millis>(0, started - created));
+            std::size_t size = c.result.size();
             args.push_back(c.id);
             args.push_back(std::to_string(c.token));
-            std::size_t size = c.result.size();
             args.push_back(codec::encode_result(c.result, opts_.compress_threshold));
-            args.push_back(std::to_string(std::chrono::milliseconds{c.ttl}.count()));
+            args.push_back(std::to_string(std::max<long long>(1, c.ttl.count())));
             args.push_back(std::to_string(size));
-            args.push_back(std::to_string(c.started_at ? c.started_at : now));
-            args.push_back(std::to_string(c.created_at ? c.created_at : now));
             args.push_back(std::move(c.unique_key));
-            args.push_back(std::to_string(c.history));
+            args.push_back(std::to_string(c.history + 1));
+            args.push_back(fmt::format(R"({{"status":"completed",{}}})", timing));
+            args.push_back(fmt::format(R"({{"type":"job_completed","job_id":"{}","queue":"{}","status":"completed",{}}})",
+                                       c.id, queue, timing));
         }
         auto r = co_await run_script(conn_, scripts::complete(), std::move(keys), std::move(args));
         if (!r) co_return r.error();

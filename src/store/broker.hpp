@@ -169,6 +169,9 @@ public:
     asio::awaitable<result<submit_result>> submit(job_spec spec, millis now);
     // Many jobs, grouped per queue into batched scripts. One result per spec, same order.
     asio::awaitable<result<std::vector<result<submit_result>>>> submit_many(std::vector<job_spec> specs, millis now);
+    // The queue's tag for job ids (allocated on first use in Redis, then cached
+    // here): ids carry it, so reads need no index. 0 when every tag is taken.
+    asio::awaitable<result<std::uint16_t>> queue_tag(std::string queue);
     asio::awaitable<result<job_record>> get(std::string id);
     // errc::result_not_ready while not completed, errc::result_expired once the TTL passed.
     asio::awaitable<result<job_result>> get_result(std::string id);

@@ -1,6 +1,7 @@
 // src/store/broker_redistest.cpp
 // Every transition of the job state machine against a real redis-server.
 #include "store/broker.hpp"
+#include "util/ids.hpp"
 #include "store/keys.hpp"
 #include "testing/redis_server.hpp"
 #include "testing/run_coro.hpp"
@@ -98,7 +99,13 @@ TEST_F(BrokerTest, SubmitStoresAQueuedRecord) {
     EXPECT_EQ(j.payload, R"({"x":1})");
     EXPECT_EQ(j.created_at, now());
     EXPECT_EQ(redis().zcard(key("solve", "queued")), 1);
-    EXPECT_EQ(redis().hget("spool:ids", id), "solve");
+    // The id names its queue (a tag registered once); no index entry per job.
+    EXPECT_FALSE(redis().exists("spool:ids"));
+    ASSERT_TRUE(job_id_tag(id).has_value());
+    EXPECT_EQ(redis().hget("spool:queue_tags", "n:" + std::to_string(*job_id_tag(id))), "solve");
+    // Another broker (another process) finds the job from the id alone.
+    store::broker other{*conn_, broker_options{}};
+    EXPECT_EQ(run(other.get(id)).value().queue, "solve");
     auto events = run(broker_->events(id, "0", 100)).value();
     ASSERT_EQ(events.size(), 1u);
     EXPECT_NE(events[0].data.find("\"status\":\"queued\""), std::string::npos);
@@ -170,9 +177,8 @@ TEST_F(BrokerTest, CompleteStoresTheResultAndLeavesActive) {
     EXPECT_EQ(run(broker_->get_result(id)).value().data, R"({"ok":true})");
     EXPECT_EQ(redis().zcard(key("q", "active")), 0);
     EXPECT_EQ(redis().cmd_int({"HLEN", key("q", "leases")}), 0);
-    // Small results live in the record, expiring with result_expires_at; no key of their own.
+    // Small results live in the record, expiring ttl after completion; no key of their own.
     EXPECT_EQ(redis().hget(key("q", "job:" + id), "result"), R"({"ok":true})");
-    EXPECT_EQ(redis().hget(key("q", "job:" + id), "result_expires_at"), std::to_string(now() + 60'000));
     EXPECT_FALSE(redis().exists(key("q", "result:" + id)));
     clock_.advance(std::chrono::seconds{61});
     EXPECT_EQ(run(broker_->get_result(id)).error(), errc::result_expired);

@@ -126,7 +126,11 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
         }
     }
     if (j.status == job_status::completed) {
-        if (result_expires_at != 0 && result_expires_at <= now) j.status = job_status::expired;
+        // Records of this version leave out what completion implies: progress 100,
+        // and the result's expiry (completed_at + ttl).
+        j.progress = 100;
+        if (result_expires_at == 0) result_expires_at = j.completed_at + std::chrono::milliseconds{j.ttl}.count();
+        if (result_expires_at <= now) j.status = job_status::expired;
         else j.result_available = true;
     }
     return j;

@@ -42,7 +42,8 @@ public:
 
     // Global keys (one slot each, never touched by a queue script).
     std::string queues() const { return prefix_ + ":queues"; }    // SET of queue names
-    std::string ids() const { return prefix_ + ":ids"; }          // HASH job id -> queue
+    std::string ids() const { return prefix_ + ":ids"; }          // HASH job id -> queue (untagged ids)
+    std::string queue_tags() const { return prefix_ + ":queue_tags"; }  // HASH q:<name> <-> n:<tag>, next
     std::string workers() const { return prefix_ + ":workers"; }  // ZSET worker id -> last heartbeat
     std::string worker(std::string_view id) const { return cat(prefix_ + ":worker:", id); }
     std::string updates_channel() const { return prefix_ + ":job_updates"; }

@@ -67,7 +67,7 @@ end
 -- deadline `now + lease_ms` in `active`. Returns the tokens, in order.
 local function lease_ids(ids, active_key, leases_key, meta_key, now, lease_ms)
   local last = redis.call('HINCRBY', meta_key, 'fence', #ids)
-  local deadline = tonumber(now) + tonumber(lease_ms)
+  local deadline = string.format('%d', tonumber(now) + tonumber(lease_ms))
   local zargs, hargs, tokens = {}, {}, {}
   for j, id in ipairs(ids) do
     tokens[j] = last - #ids + j
@@ -93,19 +93,30 @@ end
 -- Starts one leased job (start and take): status, attempt count, history entry,
 -- started event. `tail` is the part of the event JSON shared by a batch.
 -- Returns the fields the worker needs, or nil when the record is gone.
-local function start_one(job_key, id, token, now, status, worker, qjson, tail)
+-- `b` holds the parts shared by a batch (starts(): the entry and event heads).
+local function start_one(job_key, id, now, status, worker, b)
   local f = redis.call('HMGET', job_key, 'payload', 'attempts', 'max_retries', 'timeout', 'ttl', 'created_at',
     'unique_key', 'hn')
   if not f[1] then return nil end
   local attempts = (tonumber(f[2]) or 0) + 1
   local n = (tonumber(f[8]) or 0) + 1
-  local extra = ',"attempt":' .. attempts .. tail
-  local fields = {'status', status, 'started_at', now, 'worker_id', worker, 'attempts', attempts}
-  if not f[8] then fields[#fields + 1] = 'legacy'; fields[#fields + 1] = 1 end
-  hist(fields, n, status, now, extra)
-  redis.call('HSET', job_key, unpack(fields))
-  note('job_started', id, qjson, status, now, extra)
+  local extra = ',"attempt":' .. attempts .. b.tail
+  local hname = 'h' .. n
+  if f[8] then
+    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'attempts', attempts,
+      'hn', n, hname, b.entry .. extra)
+  else
+    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'attempts', attempts,
+      'hn', n, hname, b.entry .. extra, 'legacy', 1)
+  end
+  updates[#updates + 1] = '{"type":"job_started","job_id":"' .. id .. b.event .. extra
   return {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or '', n}
+end
+-- The parts of start entries and job_started events shared by one batch.
+local function starts(queue, status, now, worker)
+  return {tail = ',"worker_id":' .. cjson.encode(worker) .. '}',
+    entry = '{"status":"' .. status .. '","ts":' .. now,
+    event = '","queue":' .. cjson.encode(queue) .. ',"status":"' .. status .. '","ts":' .. now}
 end
 -- Terminal transitions shared by fail, release, reclaim and cancel.
 local function to_cancelled(job_key, cancelled_key, unique_key, meta_key, id, qjson, now)
@@ -155,9 +166,10 @@ for i = 0, n - 1 do
     local job_key, run_at = KEYS[7 + i], tonumber(ARGV[a + 5])
     local status, sched = 'queued', 0
     if run_at > nnow then status = 'scheduled'; sched = run_at end
-    local fields = {'id', id, 'queue', queue, 'status', status, 'priority', ARGV[a + 1],
-      'attempts', 0, 'max_retries', ARGV[a + 2], 'timeout', ARGV[a + 3], 'ttl', ARGV[a + 4],
-      'created_at', now, 'scheduled_at', sched, 'payload', ARGV[a + 8], 'progress', 0}
+    -- id and queue are the key's; attempts, progress and scheduled_at read as 0 when absent.
+    local fields = {'status', status, 'priority', ARGV[a + 1], 'max_retries', ARGV[a + 2], 'timeout', ARGV[a + 3],
+      'ttl', ARGV[a + 4], 'created_at', now, 'payload', ARGV[a + 8]}
+    if sched > 0 then fields[#fields + 1] = 'scheduled_at'; fields[#fields + 1] = sched end
     if ARGV[a + 7] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[a + 7] end
     if uk ~= '' then
       fields[#fields + 1] = 'unique_key'; fields[#fields + 1] = uk
@@ -247,11 +259,10 @@ local out = {next_due_of(KEYS[2]), {}}
 if #taken > 0 then
   redis.call('ZREM', KEYS[1], unpack(taken))
   local tokens = lease_ids(taken, KEYS[3], KEYS[4], KEYS[5], now, ARGV[7])
-  local tail = ',"worker_id":' .. cjson.encode(worker)
-  local qjson = cjson.encode(queue)
+  local b = starts(queue, status, now, worker)
   local gone = {}
   for j, id in ipairs(taken) do
-    local f = start_one(KEYS[7 + idx[j]], id, tokens[j], now, status, worker, qjson, tail)
+    local f = start_one(KEYS[7 + idx[j]], id, now, status, worker, b)
     if f then
       out[#out + 1] = id; out[#out + 1] = tokens[j]; out[#out + 1] = f
     else
@@ -284,11 +295,10 @@ local now, channel, queue, worker, status = ARGV[1], ARGV[2], ARGV[4], ARGV[5], 
 local out = {}
 local gone = {}
 local n = #KEYS - 2
-local tail = ',"worker_id":' .. cjson.encode(worker)
-local qjson = cjson.encode(queue)
+local b = starts(queue, status, now, worker)
 for i = 0, n - 1 do
-  local id, token = ARGV[7 + 2 * i], ARGV[8 + 2 * i]
-  local f = start_one(KEYS[3 + i], id, token, now, status, worker, qjson, tail)
+  local id = ARGV[7 + 2 * i]
+  local f = start_one(KEYS[3 + i], id, now, status, worker, b)
   if not f then
     gone[#gone + 1] = id
     out[#out + 1] = 0
@@ -308,50 +318,45 @@ return out
 
 const redis::script& complete() {
     static const redis::script s = make(R"lua(
--- complete: in_progress -> completed (fenced). A result up to the inline limit is
--- stored in the record (field `result`, expiring with result_expires_at); a larger
--- one in its own key with its TTL. The history entry goes in the same HSET; the
--- worker passes the history length it holds (no one else writes the history of
--- a job whose lease it holds).
+-- complete: in_progress -> completed (fenced). A stored result up to the inline
+-- limit goes in the record (field `result`; it expires at completed_at + ttl); a
+-- larger one in its own key with its TTL. The history entry goes in the same
+-- HSET. The caller builds the entry and the job_completed event (it knows the
+-- times) and passes the history length it holds: while a worker holds a job's
+-- lease no one else changes the job's status.
 -- KEYS[1] active  KEYS[2] leases  KEYS[3] completed  KEYS[4] meta  KEYS[5] unique  KEYS[6] cancels
 --   per job i: KEYS[7+2i] job  KEYS[8+2i] result
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] inline limit (bytes)
---   per job from ARGV[6+9i]: id, token, stored result, ttl ms, result size (uncompressed bytes),
---   started_at, created_at, unique_key, history length (as the worker got them from start)
+--   per job from ARGV[6+9i]: id, token, stored result, ttl seconds, result size (uncompressed bytes),
+--   unique_key, history length after this entry, history entry JSON, event JSON
 -- returns per job 1, or 0 when the token no longer matches (a newer attempt owns the job)
-local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
+local now, channel = ARGV[1], ARGV[2]
 local inline = tonumber(ARGV[5])
-local nnow = tonumber(now)
 local out = {}
 local ids, scored = {}, {}
 local n = (#KEYS - 6) / 2
-local qjson = cjson.encode(queue)
 local check_cancels = redis.call('SCARD', KEYS[6]) > 0
 local want = {}
 for i = 0, n - 1 do want[i + 1] = ARGV[6 + 9 * i] end
 local held = redis.call('HMGET', KEYS[2], unpack(want))
 for i = 0, n - 1 do
   local a = 6 + 9 * i
-  local id, token = ARGV[a], ARGV[a + 1]
-  if held[i + 1] ~= token then
+  local id = ARGV[a]
+  if held[i + 1] ~= ARGV[a + 1] then
     out[#out + 1] = 0
   else
-    local ttl = tonumber(ARGV[a + 3])
-    local started = tonumber(ARGV[a + 5])
-    local timing = ',"duration_ms":' .. span(started, nnow) .. ',"wait_ms":' .. span(tonumber(ARGV[a + 6]), started)
-    local fields = {'status', 'completed', 'completed_at', now, 'progress', 100, 'result_size', ARGV[a + 4],
-      'result_expires_at', nnow + ttl}
-    local stored = ARGV[a + 2]
+    local stored, hn = ARGV[a + 2], ARGV[a + 6]
     if #stored <= inline then
-      fields[#fields + 1] = 'result'; fields[#fields + 1] = stored
+      redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4],
+        'ttl', ARGV[a + 3], 'result', stored, 'hn', hn, 'h' .. hn, ARGV[a + 7])
     else
-      redis.call('SET', KEYS[8 + 2 * i], stored, 'PX', ttl)
+      redis.call('SET', KEYS[8 + 2 * i], stored, 'EX', ARGV[a + 3])
+      redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4],
+        'ttl', ARGV[a + 3], 'hn', hn, 'h' .. hn, ARGV[a + 7])
     end
-    hist(fields, tonumber(ARGV[a + 8]) + 1, 'completed', now, timing)
-    redis.call('HSET', KEYS[7 + 2 * i], unpack(fields))
-    local uk = ARGV[a + 7]
+    local uk = ARGV[a + 5]
     if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
-    note('job_completed', id, qjson, 'completed', now, timing)
+    updates[#updates + 1] = ARGV[a + 8]
     ids[#ids + 1] = id
     scored[#scored + 1] = now; scored[#scored + 1] = id
     out[#out + 1] = 1
@@ -703,6 +708,23 @@ for i = 0, #ARGV - 2 do
   end
 end
 return count
+)lua");
+    return s;
+}
+
+const redis::script& tag_queue() {
+    static const redis::script s = make(R"lua(
+-- tag_queue: the queue's tag for job ids, allocated on first use and never reused
+-- (job ids carry it: make_job_id). A global key; no queue script touches it.
+-- KEYS[1] <prefix>:queue_tags (q:<name> -> tag, n:<tag> -> name, next)
+-- ARGV[1] queue
+-- returns the tag (1..65535), or 0 when all are taken (ids then go through the ids index)
+local n = redis.call('HGET', KEYS[1], 'q:' .. ARGV[1])
+if n then return tonumber(n) end
+n = redis.call('HINCRBY', KEYS[1], 'next', 1)
+if n > 65535 then return 0 end
+redis.call('HSET', KEYS[1], 'q:' .. ARGV[1], n, 'n:' .. n, ARGV[1])
+return n
 )lua");
     return s;
 }

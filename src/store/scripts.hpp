@@ -23,5 +23,6 @@ const redis::script& cancel();
 const redis::script& remove();
 const redis::script& retry();
 const redis::script& purge();
+const redis::script& tag_queue();
 
 }  // namespace spool::store::scripts

@@ -25,7 +25,13 @@ id_state& state() {
 
 }  // namespace
 
-std::string make_job_id(millis at) {
+namespace {
+constexpr std::uint64_t tag_marker = 0x5b0d;  // bits 16..31 of rand_b in a tagged id
+}
+
+std::string make_job_id(millis at) { return make_job_id(at, 0); }
+
+std::string make_job_id(millis at, std::uint16_t tag) {
     std::uint64_t hi, lo;
     {
         auto& s = state();
@@ -42,6 +48,7 @@ std::string make_job_id(millis at) {
         }
         hi = (static_cast<std::uint64_t>(s.last_ms) << 16) | 0x7000u | s.counter;
         lo = (s.rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+        if (tag != 0) lo = (lo & ~0xffffffffULL) | (tag_marker << 16) | tag;
     }
     static constexpr char hex[] = "0123456789abcdef";
     std::string out(36, '-');
@@ -55,6 +62,14 @@ std::string make_job_id(millis at) {
     put(hi, 16);
     put(lo, 16);
     return out;
+}
+
+std::optional<std::uint16_t> job_id_tag(std::string_view id) noexcept {
+    if (!is_valid_job_id(id)) return std::nullopt;
+    std::uint32_t low = 0;
+    for (char c : id.substr(28)) low = low * 16 + static_cast<std::uint32_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+    if ((low >> 16) != tag_marker || (low & 0xffff) == 0) return std::nullopt;
+    return static_cast<std::uint16_t>(low & 0xffff);
 }
 
 bool is_valid_job_id(std::string_view s) noexcept {

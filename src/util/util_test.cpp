@@ -156,3 +156,19 @@ TEST(TaskGroup, CancelledLoopIsNotLoggedAsAnError) {
     logger->sinks().pop_back();
     for (const auto& line : sink->last_formatted()) EXPECT_EQ(line.find("exception"), std::string::npos) << line;
 }
+
+TEST(JobIds, TaggedIdsCarryTheirTagAndStayWellFormedAndOrdered) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 2000; ++i) ids.push_back(make_job_id(1'700'000'000'000 + i / 100, 42));
+    for (const auto& id : ids) {
+        EXPECT_TRUE(is_valid_job_id(id)) << id;
+        EXPECT_EQ(id[14], '7');  // version 7
+        ASSERT_TRUE(job_id_tag(id).has_value()) << id;
+        EXPECT_EQ(*job_id_tag(id), 42);
+    }
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+    EXPECT_EQ(*job_id_tag(make_job_id(1'700'000'000'000, 65535)), 65535);
+    EXPECT_FALSE(job_id_tag(make_job_id(1'700'000'000'000)).has_value());  // untagged
+    EXPECT_FALSE(job_id_tag("01a23abe-35b4-7108-ac46-a50af116fd96").has_value());
+    EXPECT_FALSE(job_id_tag("not-an-id").has_value());
+}
