@@ -210,9 +210,6 @@ asio::awaitable<result<std::uint16_t>> broker::queue_tag(std::string queue) {
     auto r = co_await run_script(conn_, scripts::tag_queue(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
     auto tag = static_cast<std::uint16_t>(std::clamp<long long>(int_of(*r), 0, 65535));
-    // Registered once per process; the queue set lists the queues for the API.
-    auto added = co_await run_cmd(conn_, command{"SADD", impl_->k.queues(), queue});
-    if (!added) co_return added.error();
     impl_->tags.put(queue, tag);
     co_return tag;
 }
@@ -317,9 +314,13 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
             // The id index goes first, in the same write: a crash between leaves at
             // worst an index entry without a job (a 404), never a job without an index.
             std::vector<command> pre;
-            if (indexed) {
-                pre.push_back(std::move(index));
-                pre.push_back(command{"SADD", k.queues(), queue});
+            if (indexed) pre.push_back(std::move(index));
+            // Cheap and idempotent, in the same write: the queue stays listed and its
+            // tag resolvable even when Redis lost them (FLUSHALL, a fresh replica).
+            pre.push_back(command{"SADD", k.queues(), queue});
+            if (!indexed) {
+                pre.push_back(command{"HSETNX", k.queue_tags(), "n:" + std::to_string(*tag), queue});
+                pre.push_back(command{"HSETNX", k.queue_tags(), "q:" + queue, std::to_string(*tag)});
             }
             auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
                                                std::move(args));

@@ -111,6 +111,21 @@ TEST_F(BrokerTest, SubmitStoresAQueuedRecord) {
     EXPECT_NE(events[0].data.find("\"status\":\"queued\""), std::string::npos);
 }
 
+TEST_F(BrokerTest, JobIdsStayResolvableAfterTheTagRegistryIsLost) {
+    submit_to("q");  // registers q's tag
+    redis().cmd({"DEL", "spool:queue_tags", "spool:queues"});  // FLUSHALL, a fresh replica, ...
+    auto id = submit_to("q");  // this broker still knows q's tag and writes it back
+    store::broker other{*conn_, broker_options{}};
+    EXPECT_EQ(run(other.get(id)).value().queue, "q");
+    EXPECT_EQ(redis().cmd_int({"SISMEMBER", "spool:queues", "q"}), 1);
+    // A queue registered afterwards gets a tag of its own, not q's again.
+    auto id2 = submit_to("r");
+    ASSERT_TRUE(job_id_tag(id2).has_value());
+    EXPECT_NE(*job_id_tag(id2), *job_id_tag(id));
+    EXPECT_EQ(run(other.get(id2)).value().queue, "r");
+    EXPECT_EQ(run(other.get(id)).value().queue, "q");
+}
+
 TEST_F(BrokerTest, RejectsBadInput) {
     job_spec big;
     big.payload = "\"" + std::string(default_max_payload_bytes + 10, 'x') + "\"";

@@ -721,8 +721,11 @@ const redis::script& tag_queue() {
 -- returns the tag (1..65535), or 0 when all are taken (ids then go through the ids index)
 local n = redis.call('HGET', KEYS[1], 'q:' .. ARGV[1])
 if n then return tonumber(n) end
-n = redis.call('HINCRBY', KEYS[1], 'next', 1)
-if n > 65535 then return 0 end
+-- Skip numbers a submitter re-registered after the hash was lost (see submit_many).
+repeat
+  n = redis.call('HINCRBY', KEYS[1], 'next', 1)
+  if n > 65535 then return 0 end
+until redis.call('HEXISTS', KEYS[1], 'n:' .. n) == 0
 redis.call('HSET', KEYS[1], 'q:' .. ARGV[1], n, 'n:' .. n, ARGV[1])
 return n
 )lua");
