@@ -137,8 +137,19 @@ struct broker::impl {
     tag_cache tags;
     std::vector<std::shared_ptr<pending_submit>> waiting;
     bool submitting = false;
+    // When each queue's registration (queue set, tag) was last written back.
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> asserted;
 
     explicit impl(std::string prefix) : k{std::move(prefix)} {}
+
+    // True at most once a second per queue: time to write the registration again.
+    bool reassert(const std::string& queue) {
+        auto now = std::chrono::steady_clock::now();
+        auto [it, fresh] = asserted.try_emplace(queue, now);
+        if (!fresh && now - it->second < std::chrono::seconds{1}) return false;
+        it->second = now;
+        return true;
+    }
 };
 
 broker::broker(redis::connection& conn, broker_options opts)
@@ -315,12 +326,15 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
             // worst an index entry without a job (a 404), never a job without an index.
             std::vector<command> pre;
             if (indexed) pre.push_back(std::move(index));
-            // Cheap and idempotent, in the same write: the queue stays listed and its
-            // tag resolvable even when Redis lost them (FLUSHALL, a fresh replica).
-            pre.push_back(command{"SADD", k.queues(), queue});
-            if (!indexed) {
-                pre.push_back(command{"HSETNX", k.queue_tags(), "n:" + std::to_string(*tag), queue});
-                pre.push_back(command{"HSETNX", k.queue_tags(), "q:" + queue, std::to_string(*tag)});
+            // Idempotent, in the same write, at most once a second per queue: the queue
+            // stays listed and its tag resolvable even when Redis lost them (FLUSHALL,
+            // a fresh replica) without costing every submit three more commands.
+            if (indexed || impl_->reassert(queue)) {
+                pre.push_back(command{"SADD", k.queues(), queue});
+                if (!indexed) {
+                    pre.push_back(command{"HSETNX", k.queue_tags(), "n:" + std::to_string(*tag), queue});
+                    pre.push_back(command{"HSETNX", k.queue_tags(), "q:" + queue, std::to_string(*tag)});
+                }
             }
             auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
                                                std::move(args));
@@ -552,6 +566,10 @@ std::string event_id(long long status, long long progress) {
     return std::to_string(status) + "-" + std::to_string(progress);
 }
 
+std::string implied_first_entry(std::string_view created_at) {
+    return fmt::format(R"({{"status":"queued","ts":{}}})", created_at.empty() ? "0" : created_at);
+}
+
 }  // namespace
 
 asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, std::string after,
@@ -561,14 +579,15 @@ asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, s
     if (!q) co_return q.error();
     auto cur = parse_cursor(after);
     std::vector<command> head;
-    head.push_back(command{"HMGET", k.job(*q, id), "status", "hn", "pn", "legacy"});
+    head.push_back(command{"HMGET", k.job(*q, id), "status", "hn", "pn", "legacy", "created_at"});
     head.push_back(command{"LLEN", k.progress(*q, id)});
     auto h = co_await conn_.exec_many(std::move(head));
     if (!h) co_return h.error();
     const auto& f = (*h)[0].elements;
-    if (f.size() != 4) co_return errc::bad_reply;
+    if (f.size() != 5) co_return errc::bad_reply;
     if (f[0].is_nil()) co_return errc::job_not_found;
     const long long hn = to_ll(f[1].str), pn = to_ll(f[2].str), llen = int_of((*h)[1]);
+    const std::string created = f[4].str;
     const bool legacy = f[1].is_nil() || f[3].str == "1";
     std::vector<job_event> out;
     if (!legacy && !cur.stream.empty()) co_return out;  // a stream-style id is past this job's end
@@ -603,6 +622,9 @@ asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, s
     std::size_t next = 0;
     if (want_status) {
         for (auto& e : (*r)[next].elements) statuses.push_back(std::move(e.str));
+        // Entry 1 of a job queued at once is not stored: it is its creation.
+        if (cur.status == 0 && !legacy && !statuses.empty() && statuses.front().empty())
+            statuses.front() = implied_first_entry(created);
         ++next;
     }
     long long g = std::max(cur.progress, first_g - 1);
@@ -637,10 +659,10 @@ asio::awaitable<result<std::optional<job_event>>> broker::last_event(std::string
     const auto& k = impl_->k;
     auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
-    auto h = co_await run_cmd(conn_, command{"HMGET", k.job(*q, id), "status", "hn", "pn"});
+    auto h = co_await run_cmd(conn_, command{"HMGET", k.job(*q, id), "status", "hn", "pn", "created_at"});
     if (!h) co_return h.error();
     const auto& f = h->elements;
-    if (f.size() != 3) co_return errc::bad_reply;
+    if (f.size() != 4) co_return errc::bad_reply;
     if (f[0].is_nil()) co_return errc::job_not_found;
     if (!f[1].is_nil()) {
         // Progress only happens while the last status entry is still to come, so
@@ -648,7 +670,8 @@ asio::awaitable<result<std::optional<job_event>>> broker::last_event(std::string
         const long long hn = to_ll(f[1].str), pn = to_ll(f[2].str);
         auto d = co_await run_cmd(conn_, command{"HGET", k.job(*q, id), "h" + std::to_string(hn)});
         if (!d) co_return d.error();
-        if (d->is_nil()) co_return std::optional<job_event>{};
+        if (d->is_nil() && hn == 1) d->str = implied_first_entry(f[3].str);
+        else if (d->is_nil()) co_return std::optional<job_event>{};
         co_return std::optional<job_event>{job_event{event_id(hn, pn), "status", std::move(d->str)}};
     }
     auto r = co_await run_cmd(conn_, command{"XREVRANGE", k.events(*q, id), "+", "-", "COUNT", 1});

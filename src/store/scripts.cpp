@@ -142,7 +142,8 @@ redis::script make(const char* body) { return redis::script{std::string{prelude}
 const redis::script& submit() {
     static const redis::script s = make(R"lua(
 -- submit: new jobs -> queued, or scheduled when run_at is in the future; dedupe on unique_key.
--- The record carries its first history entry (h1). One job_updates message for the batch.
+-- The record starts its history (hn = 1; h1 only for a delayed job: a queued one's
+-- first entry is {"status":"queued","ts":created_at}). One job_updates message for the batch.
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] all  KEYS[4] marker  KEYS[5] meta  KEYS[6] unique
 --   per job i (0-based): KEYS[7+i] job:<id>
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap (unused)  ARGV[4] queue
@@ -175,7 +176,9 @@ for i = 0, n - 1 do
       fields[#fields + 1] = 'unique_key'; fields[#fields + 1] = uk
       redis.call('HSET', KEYS[6], uk, id)
     end
-    hist(fields, 1, status, now, '')
+    -- History entry 1 of a job queued at once is implied by created_at (readers
+    -- make it); a delayed one's is written.
+    if sched > 0 then hist(fields, 1, status, now, '') else fields[#fields + 1] = 'hn'; fields[#fields + 1] = 1 end
     redis.call('HSET', job_key, unpack(fields))
     if sched > 0 then
       scheduled[#scheduled + 1] = run_at; scheduled[#scheduled + 1] = id
