@@ -77,14 +77,11 @@ asio::awaitable<route_output> list_workers(request_context ctx) {
     if (ctx.tenant_scoped()) {
         // Workers are shared; the jobs they run are not: a tenant sees only its own.
         for (auto& w : *ws) {
+            auto owners = co_await ctx.s().broker.owners(w.running);
+            if (!owners) co_return error_output(owners.error());
             std::vector<std::string> mine;
-            for (auto& id : w.running) {
-                auto owner = co_await ctx.s().broker.owner(id);
-                if (owner && *owner == ctx.tenant)
-                    mine.push_back(std::move(id));
-                else if (!owner && owner.error() != errc::job_not_found)
-                    co_return error_output(owner.error());
-            }
+            for (std::size_t i = 0; i < w.running.size(); ++i)
+                if ((*owners)[i] == ctx.tenant) mine.push_back(std::move(w.running[i]));
             w.running = std::move(mine);
         }
     }

@@ -78,11 +78,12 @@ public:
 
     // Dispatches one message (run() calls it; tests may too). Ignores non-JSON text.
     void dispatch(const std::string& payload);
-    void dispatch_one(const boost::json::object& event, const std::string* raw);
     const std::string& channel() const noexcept { return channel_; }
     std::size_t listeners() const noexcept;
 
 private:
+    // One event of a message; `raw` is its text when the message was that event alone.
+    void dispatch_one(const boost::json::object& event, const std::string* raw);
     std::shared_ptr<redis::subscriber> sub_;
     std::string channel_;
     std::function<void(const boost::json::object&)> observer_;

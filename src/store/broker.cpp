@@ -429,6 +429,30 @@ asio::awaitable<result<std::string>> broker::owner(std::string id) {
     co_return r->elements[1].is_nil() ? std::string{} : std::move(r->elements[1].str);
 }
 
+asio::awaitable<result<std::vector<std::optional<std::string>>>> broker::owners(std::vector<std::string> ids) {
+    std::vector<std::optional<std::string>> out(ids.size());
+    std::vector<command> cmds;
+    std::vector<std::size_t> asked;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        auto q = co_await cached_queue_of(conn_, *impl_, ids[i]);  // usually no I/O: the id names it
+        if (!q) {
+            if (q.error() == errc::job_not_found) continue;
+            co_return q.error();
+        }
+        cmds.push_back(command{"HMGET", impl_->k.job(*q, ids[i]), "status", "tenant"});
+        asked.push_back(i);
+    }
+    if (cmds.empty()) co_return out;
+    auto r = co_await conn_.exec_many(std::move(cmds));  // one round trip for all
+    if (!r) co_return r.error();
+    for (std::size_t j = 0; j < asked.size(); ++j) {
+        const auto& f = (*r)[j].elements;
+        if (f.size() != 2 || f[0].is_nil()) continue;  // gone meanwhile
+        out[asked[j]] = f[1].is_nil() ? std::string{} : f[1].str;
+    }
+    co_return out;
+}
+
 asio::awaitable<result<job_result>> broker::get_result(std::string id) {
     const auto& k = impl_->k;
     auto q = co_await cached_queue_of(conn_, *impl_, id);

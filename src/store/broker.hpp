@@ -187,6 +187,8 @@ public:
     asio::awaitable<result<std::vector<job_event>>> events(std::string id, std::string after, std::size_t count);
     // The tenant a job belongs to ("" for none), or job_not_found. One HGET.
     asio::awaitable<result<std::string>> owner(std::string id);
+    // The tenants of many jobs in one round trip, same order; nullopt for a job that does not exist.
+    asio::awaitable<result<std::vector<std::optional<std::string>>>> owners(std::vector<std::string> ids);
     // The newest event of a job (nullopt when its stream is empty or gone).
     asio::awaitable<result<std::optional<job_event>>> last_event(std::string id);
 
