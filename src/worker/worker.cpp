@@ -182,6 +182,9 @@ struct worker::impl {
             if (free <= 0) {
                 q->slot_free.expires_at(forever);
                 co_await q->slot_free.async_wait(use_tuple);
+                // Let the other completions of this turn free their slots too: one
+                // larger claim instead of several small ones.
+                co_await asio::post(io_, asio::use_awaitable);
                 continue;
             }
             store::claim_request req;
@@ -470,6 +473,8 @@ struct worker::impl {
 
     asio::awaitable<void> flush(queue_state* q) {
         while (!q->pending.empty()) {
+            // Gather the completions the handlers finish in this turn into one call.
+            co_await asio::post(io_, asio::use_awaitable);
             auto batch = std::move(q->pending);
             q->pending.clear();
             std::vector<store::completion> cs;
