@@ -47,7 +47,7 @@ redis_server::redis_server(redis_server_options opts) : opts_{std::move(opts)} {
     char tmpl[] = "/tmp/spool-redis-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
-    port_ = free_port();
+    port_ = opts_.port ? opts_.port : free_port();
     if (opts_.tls) {
         do tls_port_ = free_port();
         while (tls_port_ == port_);
@@ -85,6 +85,17 @@ void redis_server::generate_certs() {
 void redis_server::start() {
     if (pid_ > 0) return;
     std::ofstream conf{dir_ + "/redis.conf"};
+    if (opts_.sentinel) {
+        // A sentinel rewrites its config file: it must be its own, writable.
+        conf << "bind 127.0.0.1\n"
+             << "port " << port_ << "\n"
+             << "dir " << dir_ << "\n"
+             << "daemonize no\n"
+             << "logfile " << dir_ << "/redis.log\n"
+             << "protected-mode no\n";
+        for (const auto& line : opts_.extra_conf) conf << line << "\n";
+        conf.close();
+    } else {
     conf << "bind 127.0.0.1\n"
          << "port " << port_ << "\n"
          << "dir " << dir_ << "\n"
@@ -103,7 +114,9 @@ void redis_server::start() {
              << "tls-auth-clients no\n";
     }
     for (const auto& u : opts_.acl_users) conf << "user " << u << "\n";
+    for (const auto& line : opts_.extra_conf) conf << line << "\n";
     conf.close();
+    }
 
     std::string path = dir_ + "/redis.conf";
     pid_t parent = ::getpid();
@@ -121,7 +134,10 @@ void redis_server::start() {
             ::dup2(devnull, STDERR_FILENO);
             if (devnull > STDERR_FILENO) ::close(devnull);
         }
-        ::execlp("redis-server", "redis-server", path.c_str(), static_cast<char*>(nullptr));
+        if (opts_.sentinel)
+            ::execlp("redis-server", "redis-server", path.c_str(), "--sentinel", static_cast<char*>(nullptr));
+        else
+            ::execlp("redis-server", "redis-server", path.c_str(), static_cast<char*>(nullptr));
         ::_exit(127);
     }
     pid_ = pid;

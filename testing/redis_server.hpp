@@ -27,6 +27,9 @@ struct redis_server_options {
     bool tls = false;                    // also listen with TLS (generated self-signed cert)
     bool unix_socket = false;            // also listen on <dir>/redis.sock
     bool appendonly = false;
+    std::vector<std::string> extra_conf;  // more redis.conf lines (cluster-enabled yes, replicaof ...)
+    bool sentinel = false;                // run as a sentinel (redis-server --sentinel)
+    std::uint16_t port = 0;               // 0: a free one
 };
 
 class redis_server {

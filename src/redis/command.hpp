@@ -15,6 +15,7 @@ class command {
 public:
     command() = default;
     template <class... Args>
+        requires(!(sizeof...(Args) == 1 && (std::is_same_v<std::remove_cvref_t<Args>, command> && ...)))
     explicit command(Args&&... args) {
         args_.reserve(sizeof...(Args));
         (arg(std::forward<Args>(args)), ...);

@@ -5,10 +5,12 @@
 // the connection's executor, so plain members need no locking.
 #include "redis/connection.hpp"
 
+#include "redis/cluster.hpp"
 #include "redis/pipeline.hpp"
 #include "redis/posting_handler.hpp"
 #include "redis/reconnect.hpp"
 #include "redis/reply_reader.hpp"
+#include "redis/sentinel.hpp"
 #include "redis/transport.hpp"
 #include "util/log.hpp"
 
@@ -17,6 +19,8 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 
 #include <exception>
 
@@ -274,12 +278,48 @@ connection::~connection() = default;
 void connection::start() {
     if (impl_->started || stopped_) return;
     impl_->started = true;
+    if (opts_.cluster == cluster_mode::on) {
+        become_cluster();
+        return;
+    }
+    if (!opts_.sentinel_master.empty()) {
+        // A failover moves the link at once, not when the old master stops answering.
+        sentinel_watch_ = std::make_unique<detail::switch_watch>(
+            ex_, opts_, [weak = weak_from_this()](endpoint to) {
+                auto c = weak.lock();
+                if (!c || c->stopped_) return;
+                if (to.host == c->opts_.host && to.port == c->opts_.port) return;
+                c->impl_->drop("sentinel: master switched to " + to.host + ":" + std::to_string(to.port));
+            });
+    }
     asio::co_spawn(ex_, run(), log_unexpected_exit{"run", shared_from_this()});
     asio::co_spawn(ex_, impl_->watchdog(), log_unexpected_exit{"watchdog", shared_from_this()});
 }
 
+void connection::become_cluster() {
+    auto o = opts_;
+    o.cluster = cluster_mode::on;
+    // The node that answered first, then the other seeds.
+    endpoint here{opts_.host, opts_.port};
+    std::erase(o.hosts, here);
+    o.hosts.insert(o.hosts.begin(), here);
+    router_ = detail::cluster_router::create(ex_, std::move(o));
+    router_->on_state = [weak = weak_from_this()](bool up) {
+        auto c = weak.lock();
+        if (!c || c->stopped_) return;
+        c->connected_ = up;
+        if (!up) return;
+        ++c->connects_;
+        c->impl_->connected_signal.cancel();
+        if (c->on_connect_) c->on_connect_();
+    };
+    router_->start();
+}
+
 void connection::stop() {
     if (stopped_) return;
+    if (router_) router_->stop();
+    sentinel_watch_.reset();
     stopped_ = true;
     connected_ = false;
     auto& m = *impl_;
@@ -295,9 +335,45 @@ void connection::stop() {
 
 asio::awaitable<void> connection::run() {
     auto& m = *impl_;
+    bool failed = false;
     while (!stopped_) {
-        auto res = co_await m.link.open(m.reader);
+        // Sentinel: the master's address now; several hosts: the next after a failure.
+        auto no_address = co_await detail::choose_address(ex_, opts_, failed);
         if (stopped_) break;
+        detail::open_result res;
+        if (!no_address.empty()) {
+            res.ec = make_error_code(errc::not_connected);
+            res.why = std::move(no_address);
+        } else {
+            res = co_await m.link.open(m.reader);
+        }
+        if (stopped_) break;
+        failed = bool(res.ec);
+        if (!res.ec && res.cluster_enabled) {
+            // A cluster node: from now on requests are routed over the cluster. What
+            // waits here was never written: hand it over.
+            m.log.connected();
+            log::get("redis")->info("{} is a Redis Cluster node: routing by hash slot", describe(opts_));
+            m.link.close();
+            if (opts_.db != 0) {
+                m.last_error = "Redis Cluster has database 0 only, the URL asks for " + std::to_string(opts_.db);
+                m.rejected = true;
+                m.pipe.fail_all(errc::not_connected);
+                co_await m.pause(m.retry.next());
+                continue;
+            }
+            become_cluster();
+            for (auto& h : m.pipe.take_unwritten()) {
+                auto forward = [](std::shared_ptr<detail::cluster_router> r, pipeline::handover h)
+                    -> asio::awaitable<void> {
+                    auto replies = co_await r->exec_many(std::move(h.cmds), h.deadline);
+                    if (!replies) std::move(h.done)(replies.error(), std::vector<reply>{});
+                    else std::move(h.done)(error_code{}, std::move(*replies));
+                };
+                asio::co_spawn(ex_, forward(router_, std::move(h)), asio::detached);
+            }
+            break;
+        }
         if (res.ec) {
             m.last_error = res.why;
             m.log.failed(res.why);
@@ -352,6 +428,7 @@ clock_type::time_point deadline_after(std::chrono::milliseconds timeout, std::ch
 }  // namespace
 
 asio::awaitable<result<reply>> connection::exec(command cmd, std::chrono::milliseconds timeout) {
+    if (router_) co_return co_await router_->exec(std::move(cmd), deadline_after(timeout, opts_.request_timeout));
     std::vector<command> cmds;
     cmds.push_back(std::move(cmd));
     auto op =
@@ -365,6 +442,8 @@ asio::awaitable<result<reply>> connection::exec(command cmd, std::chrono::millis
 asio::awaitable<result<std::vector<reply>>> connection::exec_many(std::vector<command> cmds,
                                                                   std::chrono::milliseconds timeout) {
     if (cmds.empty()) co_return std::vector<reply>{};
+    if (router_)
+        co_return co_await router_->exec_many(std::move(cmds), deadline_after(timeout, opts_.request_timeout));
     auto op =
         impl::async_submit(*this, std::move(cmds), deadline_after(timeout, opts_.request_timeout), use_tuple);
     auto [ec, replies] = co_await std::move(op);
@@ -382,8 +461,11 @@ asio::awaitable<bool> connection::wait_connected(std::chrono::milliseconds timeo
     co_return true;
 }
 
-connection_stats connection::stats() const noexcept { return impl_->stats; }
+connection_stats connection::stats() const noexcept { return router_ ? router_->stats() : impl_->stats; }
 
-const std::string& connection::last_error() const noexcept { return impl_->last_error; }
+const std::string& connection::last_error() const noexcept {
+    if (router_ && !router_->last_error().empty()) return router_->last_error();
+    return impl_->last_error;
+}
 
 }  // namespace spool::redis

@@ -4,6 +4,12 @@
 // matched in order. run() connects, AUTHs, SELECTs, and reconnects with capped
 // exponential backoff when the link drops.
 //
+// The same object speaks to a Redis Cluster (options.cluster on, or found by
+// INFO cluster at the first connect): then it routes each command by its key's
+// slot over one pipelined link per master (cluster.hpp). Behind Sentinel
+// (redis+sentinel://) it asks the sentinels for the master before each connect
+// and moves to the new master on +switch-master.
+//
 // Threading: create and use a connection from one executor (strand or
 // single-threaded io_context). It is owned through shared_ptr because its
 // background loop holds a reference until stop() completes.
@@ -33,6 +39,11 @@
 #include <vector>
 
 namespace spool::redis {
+
+namespace detail {
+class cluster_router;
+class switch_watch;
+}  // namespace detail
 
 // Counters of one connection, for tests and metrics.
 struct connection_stats {
@@ -81,9 +92,13 @@ public:
 
     struct impl;
 
+    // True when this connection routes over a Redis Cluster.
+    bool is_cluster() const noexcept { return bool(router_); }
+
 private:
     connection(asio::any_io_executor ex, connection_options opts);
     asio::awaitable<void> run();
+    void become_cluster();
 
     asio::any_io_executor ex_;
     connection_options opts_;
@@ -92,6 +107,8 @@ private:
     bool stopped_ = false;
     std::uint64_t connects_ = 0;
     std::function<void()> on_connect_;
+    std::shared_ptr<detail::cluster_router> router_;
+    std::unique_ptr<detail::switch_watch> sentinel_watch_;
 };
 
 }  // namespace spool::redis

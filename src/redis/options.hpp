@@ -2,6 +2,8 @@
 // How to reach a Redis server, parsed from a URL:
 //   redis://[user:pass@]host[:port][/db]   rediss://... (TLS)   unix:///path/to.sock[?db=N]
 //   host:port (the original deployment's REDIS_URL form)
+//   redis://host1:7000,host2:7001[/0][?cluster=1]   several seed nodes of a Redis Cluster
+//   redis+sentinel://[user:pass@]host:26379,host2:26379/<master-name>[/<db>]   (rediss+sentinel: TLS)
 #pragma once
 
 #include <spool/result.hpp>
@@ -10,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace spool::redis {
 
@@ -21,6 +24,16 @@ struct tls_options {
     std::string key_file;
     std::string server_name;     // SNI / host name check; defaults to host
 };
+
+struct endpoint {
+    std::string host;
+    std::uint16_t port = 6379;
+    bool operator==(const endpoint&) const = default;
+};
+
+// Whether the server is a Redis Cluster node: said by the URL (`cluster=1|0`,
+// REDIS_CLUSTER), or found out at the first connect (INFO cluster).
+enum class cluster_mode : std::uint8_t { detect, on, off };
 
 struct connection_options {
     std::string host = "127.0.0.1";
@@ -44,9 +57,19 @@ struct connection_options {
     // holding them until their deadline. For request/response front ends (the
     // HTTP API answers 503 at once); workers leave it off and ride out restarts.
     bool fail_fast_when_down = false;
+    // Every host the URL lists, in order (hosts[0] is host:port): a cluster's seed
+    // nodes, or the sentinels. Reconnects go round them.
+    std::vector<endpoint> hosts;
+    cluster_mode cluster = cluster_mode::detect;
+    // Non-empty: `hosts` are sentinels, asked for this master's address before
+    // every connect (user/password above are the master's).
+    std::string sentinel_master;
+    std::string sentinel_user;  // the sentinels' own credentials (`sentinel_user=`, `sentinel_password=`)
+    std::string sentinel_password;
 };
 
-// Parses the URL forms above. Query parameters: db, tls_verify=0, ca, cert, key.
+// Parses the URL forms above. Query parameters: db, tls_verify=0, ca, cert, key, cluster=0|1,
+// sentinel_user, sentinel_password.
 // Errors: errc::invalid_argument.
 result<connection_options> parse_url(std::string_view url);
 // The URL again, with the password masked ("redis://user:***@host:6379/0").

@@ -76,7 +76,7 @@ TEST(Options, TlsUrl) {
     auto o = parse_ok("rediss://:pw@cache.internal:6390/1?ca=/etc/ca.pem&cert=/c.pem&key=/k.pem");
     EXPECT_TRUE(o.tls.enabled);
     EXPECT_TRUE(o.tls.verify_peer);
-    EXPECT_EQ(o.tls.server_name, "cache.internal");
+    EXPECT_EQ(o.tls.server_name, "");  // the host connected to is checked: cache.internal here
     EXPECT_EQ(o.tls.ca_file, "/etc/ca.pem");
     EXPECT_EQ(o.tls.cert_file, "/c.pem");
     EXPECT_EQ(o.tls.key_file, "/k.pem");
@@ -130,4 +130,46 @@ TEST(Options, DescribeRoundTrips) {
         EXPECT_EQ(again.db, o.db);
         EXPECT_EQ(again.unix_path, o.unix_path);
     }
+}
+
+using spool::redis::cluster_mode;
+using spool::redis::endpoint;
+
+TEST(Options, HostListForClusterSeeds) {
+    auto o = parse_ok("redis://:pw@10.0.0.1:7000,10.0.0.2:7001,[::1]/0?cluster=1");
+    EXPECT_EQ(o.host, "10.0.0.1");
+    EXPECT_EQ(o.port, 7000);
+    ASSERT_EQ(o.hosts.size(), 3u);
+    EXPECT_EQ(o.hosts[1], (endpoint{"10.0.0.2", 7001}));
+    EXPECT_EQ(o.hosts[2], (endpoint{"::1", 6379}));
+    EXPECT_EQ(o.cluster, cluster_mode::on);
+    EXPECT_EQ(o.password, "pw");
+    EXPECT_EQ(describe(o), "redis://:***@10.0.0.1:7000,10.0.0.2:7001,[::1]:6379/0?cluster=1");
+    EXPECT_EQ(parse_ok("redis://h:1").cluster, cluster_mode::detect);
+    EXPECT_EQ(parse_ok("redis://h:1?cluster=0").cluster, cluster_mode::off);
+    EXPECT_EQ(parse_ok("h1:7000,h2:7001").hosts.size(), 2u);
+}
+
+TEST(Options, SentinelUrl) {
+    auto o = parse_ok("redis+sentinel://app:pw@s1:26380,s2/mymaster/2?sentinel_password=spw");
+    EXPECT_EQ(o.sentinel_master, "mymaster");
+    EXPECT_EQ(o.db, 2);
+    EXPECT_EQ(o.user, "app");
+    EXPECT_EQ(o.password, "pw");
+    EXPECT_EQ(o.sentinel_password, "spw");
+    ASSERT_EQ(o.hosts.size(), 2u);
+    EXPECT_EQ(o.hosts[0], (endpoint{"s1", 26380}));
+    EXPECT_EQ(o.hosts[1], (endpoint{"s2", 26379}));  // the sentinel port by default
+    EXPECT_EQ(o.cluster, cluster_mode::off);
+    EXPECT_EQ(describe(o), "redis+sentinel://app:***@s1:26380,s2:26379/mymaster/2");
+    EXPECT_EQ(parse_ok("rediss+sentinel://s1/m").db, 0);
+    EXPECT_TRUE(parse_ok("rediss+sentinel://s1/m").tls.enabled);
+}
+
+TEST(Options, HostListAndSentinelErrors) {
+    for (const char* bad : {"redis://a:1,,b:2/0", "redis://a:1,/0", "redis://a:1,b:99999/0", "redis://a,b/c",
+                            "redis+sentinel://s1", "redis+sentinel://s1/", "redis+sentinel://s1/m/x",
+                            "redis+sentinel://s1/m?cluster=1", "redis://h?sentinel_password=x",
+                            "redis://h/3?cluster=1", "unix://a,b/x.sock", "redis://h?cluster=maybe"})
+        EXPECT_FALSE(parse_url(bad)) << bad;
 }

@@ -65,6 +65,17 @@ void pipeline::fail_all(boost::system::error_code ec) {
         if (!r.abandoned) std::move(r.done)(ec, std::vector<reply>{});
 }
 
+std::vector<pipeline::handover> pipeline::take_unwritten() {
+    std::vector<handover> out;
+    for (std::size_t i = written_; i < requests_.size(); ++i) {
+        auto& r = requests_[i];
+        if (r.abandoned) continue;
+        out.push_back(handover{std::move(r.cmds), r.deadline, std::move(r.done)});
+    }
+    requests_.erase(requests_.begin() + static_cast<std::ptrdiff_t>(written_), requests_.end());
+    return out;
+}
+
 void pipeline::fail_written(boost::system::error_code ec) {
     std::vector<completion> failed;
     failed.reserve(written_);

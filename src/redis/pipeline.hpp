@@ -46,6 +46,15 @@ public:
     bool on_reply(reply r);
     // Completes every request, written or not, with `ec` (connection lost or closing).
     void fail_all(boost::system::error_code ec);
+    // Removes the requests not written yet and gives them (commands, deadline,
+    // completion) to the caller, who must complete each: a connection handing its
+    // queue to another (a cluster found at the first connect).
+    struct handover {
+        std::vector<command> cmds;
+        std::chrono::steady_clock::time_point deadline;
+        completion done;
+    };
+    std::vector<handover> take_unwritten();
     // Completes written requests with `ec` and keeps unwritten ones for the next connection.
     void fail_written(boost::system::error_code ec);
     // Completes unwritten requests whose deadline passed with `unwritten` (errc::timeout,

@@ -8,6 +8,7 @@
 #include "redis/posting_handler.hpp"
 #include "redis/reconnect.hpp"
 #include "redis/reply_reader.hpp"
+#include "redis/sentinel.hpp"
 #include "redis/transport.hpp"
 #include "redis/unique_function.hpp"
 #include "util/log.hpp"
@@ -170,9 +171,19 @@ struct subscriber::impl {
     }
 
     asio::awaitable<void> run() {
+        bool failed = false;
         while (!stopped) {
+            // Sentinel: the master's address now; several hosts: the next after a failure.
+            auto no_address = co_await detail::choose_address(ex, opts, failed);
+            if (stopped) break;
+            if (!no_address.empty()) {
+                log.failed(no_address);
+                co_await pause(retry.next());
+                continue;
+            }
             auto res = co_await link.open(reader);
             if (stopped) break;
+            failed = bool(res.ec);
             if (res.ec) {
                 log.failed(res.why);
                 co_await pause(retry.next());
@@ -194,6 +205,7 @@ struct subscriber::impl {
             link_up = false;
             connected = false;
             link.close();
+            failed = true;
             if (stopped) break;
             log.lost(drop_why);
             co_await pause(retry.next());

@@ -206,7 +206,7 @@ asio::awaitable<open_result> transport::open_stream() {
 
 asio::awaitable<open_result> transport::handshake(reply_reader& reader) {
     std::string out;
-    std::array<const char*, 4> steps{};
+    std::array<const char*, 6> steps{};
     std::size_t n = 0;
     if (!opts_.password.empty() || !opts_.user.empty()) {
         command auth{"AUTH"};
@@ -223,6 +223,17 @@ asio::awaitable<open_result> transport::handshake(reply_reader& reader) {
         command{"CLIENT", "SETNAME", opts_.client_name}.encode_to(out);
         steps[n++] = "CLIENT SETNAME";
     }
+    const bool detect_cluster = opts_.cluster == cluster_mode::detect && opts_.unix_path.empty();
+    if (detect_cluster) {
+        command{"INFO", "cluster"}.encode_to(out);
+        steps[n++] = "INFO cluster";
+    }
+    // Behind a sentinel: the node it named must still be the master (a failover
+    // may be under way).
+    if (!opts_.sentinel_master.empty()) {
+        command{"ROLE"}.encode_to(out);
+        steps[n++] = "ROLE";
+    }
     // PING last: the link is only up when the server answers commands (not LOADING).
     command{"PING"}.encode_to(out);
     steps[n++] = "PING";
@@ -238,7 +249,25 @@ asio::awaitable<open_result> transport::handshake(reply_reader& reader) {
         if (!next) co_return open_result{errc::bad_reply, "handshake: protocol error"};
         if (*next) {
             const reply& r = **next;
-            if (r.is_error() && std::string_view{steps[got]} == "AUTH" &&
+            const std::string_view step = steps[got];
+            if (step == "INFO cluster") {
+                // An ACL without INFO: not a cluster as far as we can tell.
+                res.cluster_enabled = !r.is_error() && r.str.find("cluster_enabled:1") != std::string::npos;
+                ++got;
+                continue;
+            }
+            if (step == "ROLE" && !r.is_error()) {
+                bool master = r.is_array() && !r.elements.empty() && r.elements[0].str == "master";
+                if (!master && !res.ec) {
+                    res.ec = errc::redis_error;
+                    res.why = opts_.host + ":" + std::to_string(opts_.port) + ", named master of \"" +
+                              opts_.sentinel_master + "\" by the sentinels, is a " +
+                              (r.is_array() && !r.elements.empty() ? r.elements[0].str : std::string{"?"});
+                }
+                ++got;
+                continue;
+            }
+            if (r.is_error() && step == "AUTH" &&
                 r.str.find("without any password configured") != std::string::npos) {
                 // A password for a server that needs none: harmless, so connect anyway.
                 log::get("redis")->warn("{}: the server has no password set; AUTH ignored", describe(opts_));

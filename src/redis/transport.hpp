@@ -2,7 +2,8 @@
 // Internal: the byte stream under a connection or subscriber. TCP, unix socket
 // and TLS-over-TCP live in one variant so the read/write loops have a single
 // code path. open() also runs the per-connect handshake (AUTH, SELECT,
-// CLIENT SETNAME, PING), all within options.connect_timeout.
+// CLIENT SETNAME, INFO cluster when the mode is to be detected, ROLE behind a
+// sentinel, PING), all within options.connect_timeout.
 //
 // Use from one executor. At most one read and one write in flight; open() only
 // while neither is.
@@ -32,6 +33,7 @@ struct open_result {
     boost::system::error_code ec;
     std::string why;        // for the log and connection::last_error()
     bool rejected = false;  // credentials, db or certificate refused: retrying soon will not help
+    bool cluster_enabled = false;  // INFO cluster said cluster_enabled:1 (asked when cluster_mode::detect)
 };
 
 class transport {
