@@ -1,8 +1,10 @@
 # spool_add_test(file.cpp DEPS ...): one GoogleTest binary per test file.
 # Files ending in _redistest.cpp need a real redis-server (label `redis`),
 # _e2etest.cpp drive the spool binary (label `e2e`); the rest are `unit`.
+# CLUSTER: the suite runs a second time against a 3-master Redis Cluster
+# (${name}_cluster, SPOOL_TEST_REDIS=cluster; see testing/redis_server.hpp).
 function(spool_add_test file)
-  cmake_parse_arguments(T "" "TIMEOUT" "DEPS" ${ARGN})
+  cmake_parse_arguments(T "CLUSTER" "TIMEOUT" "DEPS" ${ARGN})
   get_filename_component(name ${file} NAME_WE)
   if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${file})
     message(WARNING "spool_add_test: ${file} does not exist yet; skipped")
@@ -23,4 +25,9 @@ function(spool_add_test file)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS ${label} TIMEOUT ${T_TIMEOUT}
     ENVIRONMENT "SPOOL_BINARY=$<TARGET_FILE:spool>;SPOOL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  if(T_CLUSTER)
+    add_test(NAME ${name}_cluster COMMAND ${name})
+    set_tests_properties(${name}_cluster PROPERTIES LABELS "${label};cluster" TIMEOUT ${T_TIMEOUT}
+      ENVIRONMENT "SPOOL_TEST_REDIS=cluster;SPOOL_BINARY=$<TARGET_FILE:spool>;SPOOL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  endif()
 endfunction()

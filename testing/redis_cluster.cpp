@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -33,18 +35,22 @@ bool bindable(std::uint16_t port) {
     return ok;
 }
 
-// A cluster node also listens on port + 10000 (the cluster bus), so its port must
-// be at most 55535 with both free.
+}  // namespace
+
 std::uint16_t free_node_port() {
+    // Below the kernel's ephemeral range, both of them: a port handed out for some
+    // outgoing connection between our check and the server's bind would abort it.
+    int low = 32768;
+    if (std::ifstream range{"/proc/sys/net/ipv4/ip_local_port_range"}; range) range >> low;
+    const int first = 10000, last = std::max(first + 100, low - 10001);
     static std::minstd_rand rng{static_cast<unsigned>(::getpid())};
     for (int i = 0; i < 1000; ++i) {
-        auto p = static_cast<std::uint16_t>(20000 + rng() % 35000);
+        auto p =
+            static_cast<std::uint16_t>(first + static_cast<int>(rng() % static_cast<unsigned>(last - first)));
         if (bindable(p) && bindable(static_cast<std::uint16_t>(p + 10000))) return p;
     }
     throw std::runtime_error("no free port pair for a cluster node");
 }
-
-}  // namespace
 
 redis_cluster::redis_cluster(int masters, int replicas) {
     const int n = masters * (1 + replicas);

@@ -16,6 +16,9 @@
 
 namespace spool::testing {
 
+// A port for a cluster node: at most 55535, with port + 10000 (its cluster bus) free too.
+std::uint16_t free_node_port();
+
 class redis_cluster {
 public:
     explicit redis_cluster(int masters = 3, int replicas = 1);

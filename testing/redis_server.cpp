@@ -1,6 +1,8 @@
 // testing/redis_server.cpp
 #include "testing/redis_server.hpp"
 
+#include "testing/redis_cluster.hpp"
+
 #include <hiredis/hiredis.h>
 
 #include <arpa/inet.h>
@@ -16,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 namespace spool::testing {
@@ -65,6 +68,7 @@ redis_server::~redis_server() {
 std::string redis_server::unix_path() const { return dir_ + "/redis.sock"; }
 
 std::string redis_server::url() const {
+    if (!cluster_url_.empty()) return cluster_url_;
     std::string auth = opts_.password.empty() ? "" : ":" + opts_.password + "@";
     return "redis://" + auth + "127.0.0.1:" + std::to_string(port_) + "/0";
 }
@@ -160,8 +164,11 @@ void redis_server::start() {
         std::chrono::seconds{10});
     if (!up) {
         kill();
-        throw std::runtime_error("redis-server did not start on port " + std::to_string(port_) + " (see " +
-                                 dir_ + "/redis.log)");
+        std::ifstream log{dir_ + "/redis.log"};
+        std::string line, last;
+        while (std::getline(log, line))
+            if (!line.empty()) last = line;
+        throw std::runtime_error("redis-server did not start on port " + std::to_string(port_) + ": " + last);
     }
 }
 
@@ -227,6 +234,12 @@ std::vector<std::string> redis_server::cmd(const std::vector<std::string>& args)
         std::string msg{r->str, r->len};
         freeReplyObject(r);
         redisFree(c);
+        // Standing for a cluster: "MOVED <slot> <ip>:<port>" names the node to ask.
+        if (!peers_.empty() && msg.starts_with("MOVED ")) {
+            auto port = std::stoi(msg.substr(msg.rfind(':') + 1));
+            for (auto* p : peers_)
+                if (p != this && p->port() == port) return p->cmd(args);
+        }
         throw std::runtime_error("redis error: " + msg);
     }
     flatten(r, out);
@@ -245,7 +258,19 @@ long long redis_server::cmd_int(const std::vector<std::string>& args) {
     return s.empty() ? 0 : std::stoll(s);
 }
 
-void redis_server::flushall() { cmd({"FLUSHALL"}); }
+void redis_server::flushall() {
+    if (peers_.empty()) {
+        cmd({"FLUSHALL"});
+        return;
+    }
+    for (auto* p : peers_)
+        if (p->running() && p->cmd_str({"ROLE"}) == "master") p->cmd({"FLUSHALL"});
+}
+
+void redis_server::stand_for_cluster(std::vector<redis_server*> nodes, std::string url) {
+    peers_ = std::move(nodes);
+    cluster_url_ = std::move(url);
+}
 
 std::string redis_server::info(const std::string& field) {
     auto text = cmd_str({"INFO", "all"});
@@ -256,11 +281,31 @@ std::string redis_server::info(const std::string& field) {
     return text.substr(pos, end - pos);
 }
 
-void RedisTest::SetUpTestSuite() {
-    if (!server_) server_ = std::make_unique<redis_server>();
+bool RedisTest::clustered() {
+    const char* v = std::getenv("SPOOL_TEST_REDIS");
+    return v && std::string_view{v} == "cluster";
 }
 
-void RedisTest::TearDownTestSuite() { server_.reset(); }
+void RedisTest::SetUpTestSuite() {
+    if (server_) return;
+    if (clustered()) {
+        auto c = std::make_shared<redis_cluster>(3, 0);
+        std::vector<redis_server*> nodes;
+        for (auto& n : c->nodes()) nodes.push_back(n.get());
+        nodes.front()->stand_for_cluster(nodes, c->url());
+        server_ = nodes.front();
+        cluster_ = c;
+        return;
+    }
+    own_ = std::make_unique<redis_server>();
+    server_ = own_.get();
+}
+
+void RedisTest::TearDownTestSuite() {
+    server_ = nullptr;
+    own_.reset();
+    cluster_.reset();
+}
 
 void RedisTest::SetUp() {
     if (!server_->running()) server_->start();

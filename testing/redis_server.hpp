@@ -63,11 +63,21 @@ public:
     // INFO field, e.g. info("used_cpu_sys").
     std::string info(const std::string& field);
 
+    // Stands for a whole Redis Cluster (redis_cluster does this for its first node):
+    // cmd() follows MOVED to the node that has the key, flushall() empties every
+    // master, url() is the cluster's (every node a seed).
+    void stand_for_cluster(std::vector<redis_server*> nodes, std::string url);
+    bool is_cluster() const noexcept { return !peers_.empty(); }
+    // The servers it stands for: every cluster node, or just itself.
+    std::vector<redis_server*> servers() { return peers_.empty() ? std::vector<redis_server*>{this} : peers_; }
+
 private:
     redisContext* connect_blocking();
     void generate_certs();
 
     redis_server_options opts_;
+    std::vector<redis_server*> peers_;
+    std::string cluster_url_;
     std::string dir_;
     std::uint16_t port_ = 0;
     std::uint16_t tls_port_ = 0;
@@ -86,9 +96,14 @@ public:
     void SetUp() override;
 
     static redis_server& redis() { return *server_; }
+    // SPOOL_TEST_REDIS=cluster: the suite runs against a 3-master Redis Cluster
+    // (redis() stands for it) instead of one redis-server.
+    static bool clustered();
 
 protected:
-    static inline std::unique_ptr<redis_server> server_;
+    static inline redis_server* server_ = nullptr;
+    static inline std::unique_ptr<redis_server> own_;
+    static inline std::shared_ptr<void> cluster_;  // a redis_cluster, when clustered()
 };
 
 }  // namespace spool::testing

@@ -297,7 +297,8 @@ TEST_F(ServerTest, HealthReportsRedis) {
     EXPECT_TRUE(r.at("latency_ms").is_number());
     EXPECT_EQ(std::string{r.at("version").as_string()}.substr(0, 1), "7");
     EXPECT_GT(r.at("used_memory").as_int64(), 0);
-    EXPECT_GE(r.at("connected_clients").as_int64(), 2);
+    // One node answers INFO: in a cluster it may hold only one of our links.
+    EXPECT_GE(r.at("connected_clients").as_int64(), clustered() ? 1 : 2);
     EXPECT_TRUE(r.at("uptime_seconds").is_int64());
 }
 
@@ -703,6 +704,7 @@ TEST_F(ServerTest, RateLimitAnswers429WithRetryAfter) {
 // ---------------------------------------------------------------- Redis outage
 
 TEST_F(ServerTest, HealthIs503FastWhileRedisIsDownAndRecovers) {
+    if (clustered()) GTEST_SKIP() << "stops the one redis-server (the cluster suites kill masters instead)";
     start();
     ASSERT_EQ(get("/health").status, 200u);
     redis().stop();

@@ -14,8 +14,6 @@
 
 #include <set>
 
-#include <unistd.h>
-
 using namespace spool;
 using namespace spool::redis;
 using namespace std::chrono_literals;
@@ -184,8 +182,7 @@ TEST(ClusterErrors, NotAClusterNamesTheProblem) {
 TEST(ClusterErrors, UncoveredSlotsAreNamed) {
     spool::testing::redis_server_options o;
     o.extra_conf = {"cluster-enabled yes", "cluster-config-file nodes.conf"};
-    o.port =
-        static_cast<std::uint16_t>(41000 + ::getpid() % 10000);  // a cluster node's port is at most 55535
+    o.port = spool::testing::free_node_port();
     spool::testing::redis_server node{o};
     node.cmd({"CLUSTER", "ADDSLOTSRANGE", "0", "8000"});
     test::io_owner io;

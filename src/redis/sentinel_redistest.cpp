@@ -33,14 +33,17 @@ protected:
                          std::chrono::seconds within) {
         long long last = -1;
         int ok = 0;
-        drive_until(ctx, [&] {
-            auto r = run(c->exec(command{"INCR", key}, 1s), 3s);
-            if (r && r->is_integer()) {
-                last = r->integer;
-                ++ok;
-            }
-            return ok >= times;
-        }, within);
+        drive_until(
+            ctx,
+            [&] {
+                auto r = run(c->exec(command{"INCR", key}, 1s), 3s);
+                if (r && r->is_integer()) {
+                    last = r->integer;
+                    ++ok;
+                }
+                return ok >= times;
+            },
+            within);
         return ok >= times ? last : -1;
     }
 };
@@ -64,10 +67,14 @@ TEST_F(SentinelTest, FollowsASentinelFailover) {
     g.sentinels()[0]->cmd({"SENTINEL", "FAILOVER", sentinel_group::master_name});
     ASSERT_TRUE(spool::testing::wait_until([&] { return g.reported_master_port() == new_port; }, 20s));
     // The writes land on the promoted replica, through the same connection object.
-    ASSERT_TRUE(drive_until(ctx, [&] {
-        auto v = incr_until(c, "n", 1, 2s);
-        return v > 0 && g.replica().cmd_str({"GET", "n"}) == std::to_string(v);
-    }, 20s)) << c->last_error();
+    ASSERT_TRUE(drive_until(
+        ctx,
+        [&] {
+            auto v = incr_until(c, "n", 1, 2s);
+            return v > 0 && g.replica().cmd_str({"GET", "n"}) == std::to_string(v);
+        },
+        20s))
+        << c->last_error();
 }
 
 TEST_F(SentinelTest, FollowsAMasterKilledBySigkill) {
@@ -87,11 +94,13 @@ TEST(SentinelErrors, UnknownMasterNameIsNamed) {
     sentinel_group g{false};
     test::io_owner io;
     std::string url = g.url();
-    url.replace(url.find(sentinel_group::master_name), std::string{sentinel_group::master_name}.size(), "nosuch");
+    url.replace(url.find(sentinel_group::master_name), std::string{sentinel_group::master_name}.size(),
+                "nosuch");
     auto c = io.open(test::fast(parse_url(url).value()));
-    EXPECT_TRUE(drive_until(io.ctx, [&] {
-        return c->last_error().find("knows no master named \"nosuch\"") != std::string::npos;
-    }, 10s)) << c->last_error();
+    EXPECT_TRUE(drive_until(
+        io.ctx, [&] { return c->last_error().find("knows no master named \"nosuch\"") != std::string::npos; },
+        10s))
+        << c->last_error();
     EXPECT_FALSE(c->is_connected());
     io.close_all();
 }
@@ -99,10 +108,15 @@ TEST(SentinelErrors, UnknownMasterNameIsNamed) {
 TEST(SentinelErrors, NoSentinelAnsweringIsNamed) {
     auto port = spool::testing::free_port();
     test::io_owner io;
-    auto c = io.open(test::fast(parse_url("redis+sentinel://127.0.0.1:" + std::to_string(port) + "/m").value()));
-    EXPECT_TRUE(drive_until(io.ctx, [&] {
-        return c->last_error().find("sentinel 127.0.0.1:" + std::to_string(port)) != std::string::npos;
-    }, 10s)) << c->last_error();
+    auto c =
+        io.open(test::fast(parse_url("redis+sentinel://127.0.0.1:" + std::to_string(port) + "/m").value()));
+    EXPECT_TRUE(drive_until(
+        io.ctx,
+        [&] {
+            return c->last_error().find("sentinel 127.0.0.1:" + std::to_string(port)) != std::string::npos;
+        },
+        10s))
+        << c->last_error();
     EXPECT_FALSE(io.run(c->exec(command{"PING"}, 200ms)));
     io.close_all();
 }

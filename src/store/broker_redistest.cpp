@@ -114,7 +114,8 @@ TEST_F(BrokerTest, SubmitStoresAQueuedRecord) {
 
 TEST_F(BrokerTest, JobIdsStayResolvableAfterTheTagRegistryIsLost) {
     submit_to("q");  // registers q's tag
-    redis().cmd({"DEL", "spool:queue_tags", "spool:queues"});  // FLUSHALL, a fresh replica, ...
+    redis().cmd({"DEL", "spool:queue_tags"});  // FLUSHALL, a fresh replica, ...
+    redis().cmd({"DEL", "spool:queues"});
     // This broker still knows q's tag and writes it back (within a second).
     store::broker other{*conn_, broker_options{}};
     std::string id;
@@ -673,7 +674,7 @@ TEST_F(BrokerTest, WorkersRegisterAndDisappearWhenTheirRecordExpires) {
 TEST_F(BrokerTest, ConcurrentSubmitsShareScriptCallsAndEachGetsItsOwnJob) {
     // 200 submits in flight at once (as from many HTTP connections): the first goes
     // alone, the rest wait for it and go batched, so far fewer script calls than jobs.
-    redis().cmd({"CONFIG", "RESETSTAT"});
+    for (auto* s : redis().servers()) s->cmd({"CONFIG", "RESETSTAT"});
     constexpr int n = 200;
     auto all = [this]() -> asio::awaitable<std::vector<std::string>> {
         std::vector<std::optional<result<submit_result>>> out(n);
@@ -707,7 +708,10 @@ TEST_F(BrokerTest, ConcurrentSubmitsShareScriptCallsAndEachGetsItsOwnJob) {
         EXPECT_EQ(j.payload, "{\"i\":" + std::to_string(i) + "}");
         EXPECT_EQ(j.queue, i % 2 ? "odd" : "even");
     }
-    auto stats = redis().info("cmdstat_evalsha");
-    auto calls = std::stoll(stats.substr(stats.find("calls=") + 6));
-    EXPECT_LT(calls, n / 4) << stats;
+    long long calls = 0;
+    for (auto* s : redis().servers()) {
+        auto stats = s->info("cmdstat_evalsha");
+        if (!stats.empty()) calls += std::stoll(stats.substr(stats.find("calls=") + 6));
+    }
+    EXPECT_LT(calls, n / 4);
 }

@@ -512,7 +512,8 @@ public:
         if (!server_) {
             spool::testing::redis_server_options o;
             o.appendonly = true;
-            server_ = std::make_unique<spool::testing::redis_server>(o);
+            own_ = std::make_unique<spool::testing::redis_server>(o);
+            server_ = own_.get();
         }
     }
 
