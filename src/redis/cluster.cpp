@@ -22,7 +22,7 @@ namespace {
 
 std::string where(const endpoint& e) { return e.host + ":" + std::to_string(e.port); }
 
-constexpr int max_redirects = 16;
+constexpr int max_redirects = 64;
 constexpr auto first_retry = 5ms;
 constexpr auto max_retry = 250ms;
 
@@ -260,6 +260,9 @@ asio::awaitable<result<reply>> cluster_router::exec(command cmd, time_point dead
         if (r->is_error()) {
             if (auto to = cluster::parse_redirect(r->str)) {
                 if (++redirects > max_redirects) co_return r;
+                // Nodes that disagree for a moment (a slot just moved) can send us
+                // back and forth: after a couple of hops, let them settle.
+                if (redirects > 2 && !co_await back_off()) co_return r;
                 if (to->to.host.empty()) to->to.host = c->options().host;
                 if (to->ask) {
                     ask = to->to;
