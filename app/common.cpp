@@ -1,6 +1,8 @@
 // app/common.cpp
 #include "app/common.hpp"
 
+#include "config/config.hpp"
+
 #include "util/log.hpp"
 
 #include <CLI/CLI.hpp>
@@ -17,18 +19,22 @@ void add_config_flags(CLI::App& cmd, conf::flag_values& f) {
     // Options store into temporaries that become the optionals only when given,
     // so "not given" stays distinguishable from a default (flags > env > file).
     auto opt_str = [&cmd](const char* name, std::optional<std::string>& target, const char* help) {
-        cmd.add_option_function<std::string>(name, [&target](const std::string& v) { target = v; }, help);
+        cmd.add_option_function<std::string>(
+            name, [&target](const std::string& v) { target = v; }, help);
     };
     auto opt_int = [&cmd](const char* name, std::optional<std::int64_t>& target, const char* help) {
-        cmd.add_option_function<std::int64_t>(name, [&target](const std::int64_t& v) { target = v; }, help);
+        cmd.add_option_function<std::int64_t>(
+            name, [&target](const std::int64_t& v) { target = v; }, help);
     };
-    opt_str("--redis", f.redis, "Redis URL (redis://, rediss://, unix://); omit for the embedded redis-server");
+    opt_str("--redis", f.redis,
+            "Redis URL (redis://, rediss://, unix://); omit for the embedded redis-server");
     opt_str("--config", f.config, "YAML config file binding queues to handlers");
     opt_str("--log-level", f.log_level, "trace, debug, info, warn, error");
     opt_str("--log-format", f.log_format, "text or json");
     opt_str("--id", f.id, "worker id (default host-pid)");
     opt_int("--concurrency", f.concurrency, "jobs a worker runs at once");
-    opt_int("--busy-poll-us", f.busy_poll_us, "worker: poll this long after work before sleeping (0: off, the default)");
+    opt_int("--busy-poll-us", f.busy_poll_us,
+            "worker: poll this long after work before sleeping (0: off, the default)");
     cmd.add_option_function<std::string>(
         "--queues",
         [&f](const std::string& v) {
@@ -54,21 +60,7 @@ std::optional<config> load_config(const conf::flag_values& flags) {
     return std::move(*c);
 }
 
-std::string effective_redis_url(const config& c) {
-    if (c.redis_url.empty()) return {};
-    std::string text = c.redis_url;
-    if (text.find("://") == std::string::npos) text = "redis://" + text;
-    if (c.redis_db < 0 && c.redis_password.empty()) return text;
-    auto parsed = boost::urls::parse_uri(text);
-    if (!parsed) return text;  // parse_url reports the error where it is used
-    boost::urls::url u{*parsed};
-    if (!c.redis_password.empty()) u.set_password(c.redis_password);
-    if (c.redis_db >= 0) {
-        if (u.scheme() == "unix") u.params().set("db", std::to_string(c.redis_db));
-        else u.set_path("/" + std::to_string(c.redis_db));
-    }
-    return std::string{u.buffer()};
-}
+std::string effective_redis_url(const config& c) { return conf::redis_url_of(c); }
 
 asio::awaitable<int> wait_for_signal() {
     asio::signal_set signals{co_await asio::this_coro::executor, SIGINT, SIGTERM};

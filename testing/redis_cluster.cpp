@@ -52,6 +52,27 @@ std::uint16_t free_node_port() {
     throw std::runtime_error("no free port pair for a cluster node");
 }
 
+bool wait_replicas_caught_up(redis_server& master, std::chrono::milliseconds timeout) {
+    return wait_until(
+        [&] {
+            auto info = master.cmd_str({"INFO", "replication"});
+            auto offset = field(info, "master_repl_offset");
+            int replicas =
+                std::stoi(field(info, "connected_slaves").empty() ? "0" : field(info, "connected_slaves"));
+            if (replicas == 0) return false;
+            for (int i = 0; i < replicas; ++i) {
+                auto line =
+                    field(info, "slave" + std::to_string(i));  // ip=..,port=..,state=online,offset=N,lag=0
+                auto at = line.find("offset=");
+                if (at == std::string::npos) return false;
+                auto end = line.find(',', at);
+                if (line.substr(at + 7, end - at - 7) != offset) return false;
+            }
+            return true;
+        },
+        timeout);
+}
+
 redis_cluster::redis_cluster(int masters, int replicas) {
     const int n = masters * (1 + replicas);
     for (int i = 0; i < n; ++i) {
@@ -156,6 +177,10 @@ void redis_cluster::move_slot(int slot, int to) {
     assign_slot(slot, to);
 }
 
+bool redis_cluster::wait_replicated(int i, std::chrono::milliseconds timeout) {
+    return wait_replicas_caught_up(*nodes_[static_cast<std::size_t>(i)], timeout);
+}
+
 bool redis_cluster::is_master(int i) {
     auto& n = *nodes_[static_cast<std::size_t>(i)];
     return n.running() && n.cmd_str({"ROLE"}) == "master";
@@ -222,6 +247,10 @@ std::string sentinel_group::url() const {
     for (const auto& s : sentinels_)
         hosts += (hosts.empty() ? "" : ",") + std::string{"127.0.0.1:"} + std::to_string(s->port());
     return "redis+sentinel://" + hosts + "/" + master_name + "/0";
+}
+
+bool sentinel_group::wait_replicated(std::chrono::milliseconds timeout) {
+    return wait_replicas_caught_up(master(), timeout);
 }
 
 std::uint16_t sentinel_group::reported_master_port() {

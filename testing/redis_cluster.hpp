@@ -16,6 +16,9 @@
 
 namespace spool::testing {
 
+// Waits until every replica that `master` lists has its whole replication stream.
+bool wait_replicas_caught_up(redis_server& master, std::chrono::milliseconds timeout);
+
 // A port for a cluster node: at most 55535, with port + 10000 (its cluster bus) free too.
 std::uint16_t free_node_port();
 
@@ -38,6 +41,8 @@ public:
     // Ends a migration: every master records `slot` as served by node `to`.
     void assign_slot(int slot, int to);
     bool is_master(int i);
+    // Waits until every replica of node `i` has all of its writes.
+    bool wait_replicated(int i, std::chrono::milliseconds timeout = std::chrono::seconds{10});
     // Index of a live node, for cluster-wide questions.
     int any_live() const;
 
@@ -60,6 +65,8 @@ public:
     static constexpr const char* master_name = "spoolmaster";
     // redis+sentinel://127.0.0.1:<s1>,...,127.0.0.1:<s3>/spoolmaster/0
     std::string url() const;
+    // Waits until the replica has all of the master's writes.
+    bool wait_replicated(std::chrono::milliseconds timeout = std::chrono::seconds{10});
     // The master's port as the sentinels report it now (0 when none answers).
     std::uint16_t reported_master_port();
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -107,6 +108,9 @@ struct api_config {
 
 struct config {
     std::string redis_url;       // empty: none configured (`serve` starts an embedded redis-server)
+    // Redis Cluster: true (`redis_cluster: true`, REDIS_CLUSTER=true), false, or found
+    // out at the first connect (unset).
+    std::optional<bool> redis_cluster;
     int redis_db = -1;           // REDIS_DB; -1: the URL's db (or 0)
     std::string redis_password;  // REDIS_PASSWORD; empty: the URL's password, if any
     std::string prefix{default_key_prefix};

@@ -386,7 +386,7 @@ void read_api(const reader& r, const entry& a, api_config& o) {
                });
 }
 
-const std::vector<std::string_view> top_keys = {"redis",     "queues",    "prefix",  "result_ttl_seconds",
+const std::vector<std::string_view> top_keys = {"redis",     "redis_cluster", "queues",    "prefix",  "result_ttl_seconds",
                                                 "worker",    "api",       "workers", "data_dir",
                                                 "log_level", "log_format"};
 
@@ -397,6 +397,8 @@ config read_config(const reader& r, const YAML::Node& root) {
         const auto& k = e.key.Scalar();
         if (k == "redis")
             c.redis_url = r.string(e);
+        else if (k == "redis_cluster")
+            c.redis_cluster = r.boolean(e);
         else if (k == "prefix")
             c.prefix = r.nonempty_string(e);
         else if (k == "result_ttl_seconds")

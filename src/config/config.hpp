@@ -55,6 +55,11 @@ using getenv_fn = std::function<const char*(const char*)>;
 // may be partly updated; discard it.
 config_status apply_environment(config& c, const getenv_fn& getenv);
 
+// The Redis URL the roles connect with: the configured one with REDIS_DB,
+// REDIS_PASSWORD and REDIS_CLUSTER applied (a host list and redis+sentinel://
+// kept as they are). Empty when none is configured.
+std::string redis_url_of(const config& c);
+
 // The common command-line flags; unset fields leave the config alone.
 struct flag_values {
     std::optional<std::string> redis;                // --redis URL

@@ -523,3 +523,39 @@ TEST(ConfigLogLevel, Normalizes) {
     EXPECT_EQ(normalize_log_level("off"), "off");
     EXPECT_EQ(normalize_log_level("verbose"), std::nullopt);
 }
+
+TEST(RedisUrl, EnvironmentOverridesApplyToEveryUrlForm) {
+    using spool::conf::redis_url_of;
+    spool::config c;
+    c.redis_url = "redis://h:6379/0";
+    EXPECT_EQ(redis_url_of(c), "redis://h:6379/0");
+    c.redis_cluster = true;
+    EXPECT_EQ(redis_url_of(c), "redis://h:6379/0?cluster=1");
+    c.redis_url = "redis://a:7000,b:7001";
+    c.redis_password = "pw";
+    EXPECT_EQ(redis_url_of(c), "redis://:pw@a:7000,b:7001?cluster=1");
+    c.redis_cluster.reset();
+    c.redis_password.clear();
+    c.redis_db = 3;
+    c.redis_url = "redis+sentinel://s1:26379,s2/mymaster/1";
+    EXPECT_EQ(redis_url_of(c), "redis+sentinel://s1:26379,s2/mymaster/3");
+    c.redis_url.clear();
+    EXPECT_EQ(redis_url_of(c), "");
+}
+
+TEST(RedisUrl, ClusterFlagFromFileAndEnvironment) {
+    auto f = spool::conf::parse("redis_cluster: true\n", "spool.yaml");
+    ASSERT_TRUE(f) << f.error().message;
+    EXPECT_EQ(f->redis_cluster, std::optional<bool>{true});
+    spool::config c;
+    auto st = spool::conf::apply_environment(c, [](const char* n) -> const char* {
+        return std::string_view{n} == "REDIS_CLUSTER" ? "no" : nullptr;
+    });
+    ASSERT_TRUE(st);
+    EXPECT_EQ(c.redis_cluster, std::optional<bool>{false});
+    auto bad = spool::conf::apply_environment(c, [](const char* n) -> const char* {
+        return std::string_view{n} == "REDIS_CLUSTER" ? "maybe" : nullptr;
+    });
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("REDIS_CLUSTER"), std::string::npos);
+}

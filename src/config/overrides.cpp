@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <boost/url.hpp>
+
 #include <charconv>
 #include <limits>
 
@@ -122,6 +124,11 @@ config_status apply_environment(config& c, const getenv_fn& getenv) {
         c.redis_db = static_cast<int>(*db);
     }
     if (auto v = get("REDIS_PASSWORD")) c.redis_password = *v;
+    if (auto v = get("REDIS_CLUSTER")) {
+        auto on = to_boolean(where("REDIS_CLUSTER"), *v);
+        if (!on) return on.error();
+        c.redis_cluster = *on;
+    }
     if (auto v = get("REDIS_KEY_PREFIX")) c.prefix = *v;
     if (auto v = get("RESULT_TTL_SECONDS")) {
         auto ttl = to_integer(where("RESULT_TTL_SECONDS"), *v, 1, i32_max);
@@ -247,6 +254,48 @@ config_result<config> load(const flag_values& flags, const getenv_fn& getenv) {
     if (auto s = apply_environment(c, getenv); !s) return s.error();
     if (auto s = apply_flags(c, flags); !s) return s.error();
     return c;
+}
+
+std::string redis_url_of(const config& c) {
+    if (c.redis_url.empty()) return {};
+    std::string text = c.redis_url;
+    if (text.find("://") == std::string::npos) text = "redis://" + text;
+    if (c.redis_db < 0 && c.redis_password.empty() && !c.redis_cluster) return text;
+    // A host list ("a:1,b:2": cluster seeds, sentinels) is not one URL authority:
+    // stand one name in for it while editing.
+    const std::string stand_in = "spool-host-list.invalid";
+    std::string hosts;
+    {
+        auto start = text.find("://") + 3;
+        auto end = text.find_first_of("/?#", start);
+        if (end == std::string::npos) end = text.size();
+        auto at = text.rfind('@', end);
+        auto from = (at != std::string::npos && at >= start) ? at + 1 : start;
+        if (text.substr(from, end - from).find(',') != std::string::npos) {
+            hosts = text.substr(from, end - from);
+            text = text.substr(0, from) + stand_in + text.substr(end);
+        }
+    }
+    auto parsed = boost::urls::parse_uri(text);
+    if (!parsed) return c.redis_url;  // parse_url reports the error where it is used
+    boost::urls::url u{*parsed};
+    if (!c.redis_password.empty()) u.set_password(c.redis_password);
+    if (c.redis_db >= 0) {
+        if (u.scheme() == "unix") {
+            u.params().set("db", std::to_string(c.redis_db));
+        } else if (std::string_view{u.scheme()}.ends_with("+sentinel")) {
+            // redis+sentinel://.../<master>/<db>
+            std::string path = u.path();
+            auto second = path.find('/', 1);
+            u.set_path(path.substr(0, second) + "/" + std::to_string(c.redis_db));
+        } else {
+            u.set_path("/" + std::to_string(c.redis_db));
+        }
+    }
+    if (c.redis_cluster) u.params().set("cluster", *c.redis_cluster ? "1" : "0");
+    std::string out{u.buffer()};
+    if (!hosts.empty()) out.replace(out.find(stand_in), stand_in.size(), hosts);
+    return out;
 }
 
 }  // namespace spool::conf

@@ -1,0 +1,171 @@
+// src/worker/failover_redistest.cpp
+// Workers under load while Redis fails over, with real processes on loopback: a
+// Redis Cluster master killed with SIGKILL (its replica is promoted), a slot
+// migrated to another master while jobs run, and a Sentinel-watched master
+// killed the same way. Every job must end completed, exactly once (one
+// `completed` history entry, one entry in the completed index), with no worker
+// restarted.
+#include <spool/worker.hpp>
+
+#include "redis/connection.hpp"
+#include "store/broker.hpp"
+#include "store/keys.hpp"
+#include "testing/redis_cluster.hpp"
+#include "testing/run_coro.hpp"
+#include "util/clock.hpp"
+
+#include <spool/error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+using namespace spool;
+using namespace std::chrono_literals;
+using spool::testing::run_coro;
+using spool::testing::wait_until;
+
+namespace {
+
+class worker_thread {
+public:
+    worker_thread(worker_options opts, std::function<void(worker&)> setup) : w_{io_, std::move(opts)} {
+        setup(w_);
+        w_.start();
+        thread_ = std::thread{[this] { io_.run(); }};
+    }
+    ~worker_thread() { stop(200ms); }
+    void stop(std::chrono::milliseconds grace) {
+        if (!thread_.joinable()) return;
+        asio::co_spawn(io_, w_.stop(grace), [this](std::exception_ptr) { io_.stop(); });
+        thread_.join();
+    }
+
+private:
+    asio::io_context io_;
+    worker w_;
+    std::thread thread_;
+};
+
+// Submits `n` jobs to `queue` through `url`, runs a worker on them, calls
+// `disrupt` once `after` have run, and checks that every job ends completed once.
+class load_run {
+public:
+    explicit load_run(std::string url) : url_{std::move(url)} {
+        auto o = redis::parse_url(url_).value();
+        o.request_timeout = 10s;
+        conn_ = redis::connection::create(ctx_.get_executor(), o);
+        conn_->start();
+        broker_ = std::make_unique<store::broker>(*conn_, store::broker_options{});
+    }
+    ~load_run() {
+        conn_->stop();
+        ctx_.run_for(50ms);
+    }
+
+    std::vector<std::string> submit(const std::string& queue, int n) {
+        std::vector<job_spec> specs(static_cast<std::size_t>(n));
+        for (auto& s : specs) s.queue = queue;
+        auto r = run_coro(ctx_, broker_->submit_many(specs, now_millis()), 30s).value();
+        std::vector<std::string> ids;
+        for (auto& x : r) ids.push_back(x.value().id);
+        return ids;
+    }
+
+    void run(const std::string& queue, const std::vector<std::string>& ids, std::size_t after,
+             const std::function<void()>& disrupt) {
+        std::mutex mu;
+        std::unordered_map<std::string, int> runs;
+        auto work = [&](job_context& job) -> std::string {
+            std::this_thread::sleep_for(2ms);  // a job that takes a little while
+            std::lock_guard lock{mu};
+            ++runs[job.id()];
+            return job.payload();
+        };
+        worker_options wo;
+        wo.redis_url = url_;
+        wo.concurrency = 20;
+        wo.heartbeat = 200ms;
+        wo.id = "failover-" + queue;
+        queue_options qo;
+        qo.lease = 1500ms;  // a completion lost with the old master comes back soon
+        worker_thread w{wo, [&](worker& wk) { wk.handle(queue, handler::blocking(work), qo); }};
+        ASSERT_TRUE(wait_until(
+            [&] {
+                std::lock_guard lock{mu};
+                return runs.size() >= after;
+            },
+            30s));
+        const auto before = completed_count(queue);
+        disrupt();
+        // The disruption came while most jobs were still to run.
+        EXPECT_LT(before, static_cast<long long>(ids.size()) / 2);
+        ASSERT_TRUE(
+            wait_until([&] { return completed_count(queue) == static_cast<long long>(ids.size()); }, 90s))
+            << "completed " << completed_count(queue) << " of " << ids.size() << "; " << conn_->last_error();
+        w.stop(5s);
+        std::lock_guard lock{mu};
+        for (const auto& id : ids) {
+            EXPECT_GE(runs[id], 1) << id;
+            auto j = run_coro(ctx_, broker_->get(id), 10s);
+            ASSERT_TRUE(j) << id;
+            EXPECT_EQ(j->status, job_status::completed) << id;
+        }
+        // Finished once: one `completed` entry in each job's history.
+        for (std::size_t i = 0; i < ids.size(); i += 7) {
+            auto evs = run_coro(ctx_, broker_->events(ids[i], "0", 100), 10s).value();
+            int completions = 0;
+            for (const auto& e : evs)
+                if (e.data.find("\"status\":\"completed\"") != std::string::npos) ++completions;
+            EXPECT_EQ(completions, 1) << ids[i];
+        }
+    }
+
+    long long completed_count(const std::string& queue) {
+        auto r = run_coro(
+            ctx_, conn_->exec(redis::command{"ZCARD", store::keys{"spool"}.completed(queue)}, 5s), 10s);
+        return r && r->is_integer() ? r->integer : -1;
+    }
+
+private:
+    std::string url_;
+    asio::io_context ctx_;
+    std::shared_ptr<redis::connection> conn_;
+    std::unique_ptr<store::broker> broker_;
+};
+
+}  // namespace
+
+TEST(ClusterFailover, MasterKilledUnderLoadLosesNoJobAndFinishesNoneTwice) {
+    spool::testing::redis_cluster cluster{3, 1};
+    load_run load{cluster.url()};
+    auto ids = load.submit("fo", 1500);
+    int victim = cluster.master_of(cluster.keyslot("{q:fo}"));
+    ASSERT_GE(victim, 0);
+    ASSERT_TRUE(cluster.wait_replicated(victim));  // the queue itself was acknowledged by a replica
+    load.run("fo", ids, 300, [&] { cluster.nodes()[static_cast<std::size_t>(victim)]->kill(); });
+    EXPECT_NE(cluster.master_of(cluster.keyslot("{q:fo}")), victim);
+}
+
+TEST(ClusterFailover, QueueSlotMigratedUnderLoadLosesNoJobAndFinishesNoneTwice) {
+    spool::testing::redis_cluster cluster{3, 0};
+    load_run load{cluster.url()};
+    auto ids = load.submit("mig", 1500);
+    int slot = cluster.keyslot("{q:mig}");
+    int from = cluster.master_of(slot);
+    int to = (from + 1) % 3;
+    load.run("mig", ids, 300, [&] { cluster.move_slot(slot, to); });
+    EXPECT_EQ(cluster.master_of(slot), to);
+}
+
+TEST(SentinelFailover, MasterKilledUnderLoadLosesNoJobAndFinishesNoneTwice) {
+    spool::testing::sentinel_group group;
+    load_run load{group.url()};
+    auto ids = load.submit("sfo", 1500);
+    ASSERT_TRUE(group.wait_replicated());
+    load.run("sfo", ids, 300, [&] { group.master().kill(); });
+    EXPECT_EQ(group.reported_master_port(), group.replica().port());
+}
