@@ -120,6 +120,9 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     store::broker_options bo;
     bo.prefix = cfg.prefix;
     bo.max_payload_bytes = cfg.api.max_payload_bytes;
+    if (cfg.replicated) bo.replicated_queues.insert("*");
+    for (const auto& [name, q] : cfg.queues)
+        if (q.replicated) (*q.replicated ? bo.replicated_queues : bo.async_queues).insert(name);
     store::broker broker{*conn, bo};
 
     http::server_options so;

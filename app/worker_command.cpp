@@ -60,6 +60,7 @@ int run_worker(const conf::flag_values& flags) {
         qo.concurrency = policy.concurrency;
         qo.lease = policy.lease;
         qo.backoff_base = policy.backoff_base;
+        qo.replicated = cfg->queue_replicated(q);
         if (cfg->find_queue(q)) qo.timeout = policy.timeout;  // the operator's ceiling
         w.handle(q, std::move(*h), qo);
     }

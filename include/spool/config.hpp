@@ -78,6 +78,8 @@ struct queue_policy {
     std::chrono::milliseconds backoff_base = default_backoff_base;  // retry n waits base * 2^n, with jitter
     std::chrono::seconds lease = default_lease;  // a silent worker's job is taken back after this
     int concurrency = 0;  // per-worker limit for this queue; 0: only the worker's limit
+    // durability: replicated (true) or async (false); unset: the config's `durability`.
+    std::optional<bool> replicated;
     exec_options exec;
     http_options http;
     simulation_options simulation;
@@ -120,6 +122,14 @@ struct config {
     api_config api;
     int workers = default_worker_processes;  // worker processes `serve` supervises; 0: API-only node
     std::string data_dir = "./spool-data";
+    // `durability: replicated` (SPOOL_DURABILITY): submits and completions wait for
+    // a replica (WAIT), on every queue that does not say `durability: async`.
+    bool replicated = false;
+    bool queue_replicated(std::string_view queue) const {
+        auto it = queues.find(queue);
+        if (it != queues.end() && it->second.replicated) return *it->second.replicated;
+        return replicated;
+    }
     std::string log_level = "info";   // trace, debug, info, warn, error, critical, off
     std::string log_format = "text";  // text or json
     std::string source;               // the config file it was read from; empty: none

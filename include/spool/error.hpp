@@ -34,6 +34,7 @@ enum class errc {
     unknown_queue,        // no handler is bound to the queue
     config_error,         // the configuration is invalid
     queue_not_found,      // no queue of that name exists
+    not_replicated,       // durability: replicated, and no replica confirmed the write in time
 };
 
 const boost::system::error_category& spool_category() noexcept;

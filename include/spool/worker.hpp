@@ -35,6 +35,7 @@ struct queue_options {
     std::chrono::milliseconds lease = default_lease;  // a silent worker's job is taken back after this
     std::chrono::milliseconds backoff_base{60000};    // retry n waits base * 2^(n-1), with jitter
     std::chrono::seconds timeout{0};                  // a ceiling on the job's timeout_seconds; 0: none
+    bool replicated = false;                          // durability: replicated (completions WAIT for a replica)
 };
 
 struct worker_options {

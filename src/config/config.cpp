@@ -224,7 +224,16 @@ constexpr auto i64_max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t i32_max = std::numeric_limits<int>::max();
 
 const std::vector<std::string_view> common_queue_keys = {"handler",         "timeout_seconds", "max_retries",
-                                                         "backoff_base_ms", "lease_seconds",   "concurrency"};
+                                                         "backoff_base_ms", "lease_seconds",   "concurrency",
+                                                         "durability"};
+
+// `durability: replicated | async`.
+bool read_durability(const reader& r, const entry& e) {
+    auto v = r.string(e);
+    if (v != "replicated" && v != "async")
+        r.fail(e, "expected replicated or async, got " + describe(e.value));
+    return v == "replicated";
+}
 const std::vector<std::string_view> exec_keys = {"command", "cwd", "env", "max_output_bytes",
                                                  "kill_grace_ms"};
 const std::vector<std::string_view> http_keys = {"url", "headers", "timeout_ms", "method"};
@@ -344,6 +353,8 @@ queue_policy read_queue(const reader& r, const entry& q) {
             p.lease = std::chrono::seconds{r.integer(e, 1, i32_max)};
         else if (k == "concurrency")
             p.concurrency = static_cast<int>(r.integer(e, 0, 100000));
+        else if (k == "durability")
+            p.replicated = read_durability(r, e);
         else if (p.handler == "exec")
             read_exec_key(r, e, p.exec);
         else if (p.handler == "http")
@@ -386,9 +397,9 @@ void read_api(const reader& r, const entry& a, api_config& o) {
                });
 }
 
-const std::vector<std::string_view> top_keys = {"redis",     "redis_cluster", "queues",    "prefix",  "result_ttl_seconds",
-                                                "worker",    "api",       "workers", "data_dir",
-                                                "log_level", "log_format"};
+const std::vector<std::string_view> top_keys = {
+    "redis", "redis_cluster", "queues",   "prefix",    "result_ttl_seconds", "worker",
+    "api",   "workers",       "data_dir", "log_level", "log_format",         "durability"};
 
 config read_config(const reader& r, const YAML::Node& root) {
     config c = default_config();  // a file without `queues` keeps the default queues
@@ -399,6 +410,8 @@ config read_config(const reader& r, const YAML::Node& root) {
             c.redis_url = r.string(e);
         else if (k == "redis_cluster")
             c.redis_cluster = r.boolean(e);
+        else if (k == "durability")
+            c.replicated = read_durability(r, e);
         else if (k == "prefix")
             c.prefix = r.nonempty_string(e);
         else if (k == "result_ttl_seconds")

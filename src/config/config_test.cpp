@@ -559,3 +559,25 @@ TEST(RedisUrl, ClusterFlagFromFileAndEnvironment) {
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message.find("REDIS_CLUSTER"), std::string::npos);
 }
+
+TEST(Durability, FileEnvironmentAndPerQueueExceptions) {
+    auto c = spool::conf::parse("durability: replicated\nqueues:\n  fast:\n    handler: echo\n    durability: async\n"
+                                "  safe:\n    handler: echo\n",
+                                "spool.yaml");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_TRUE(c->replicated);
+    EXPECT_FALSE(c->queue_replicated("fast"));
+    EXPECT_TRUE(c->queue_replicated("safe"));
+    EXPECT_TRUE(c->queue_replicated("unconfigured"));
+    auto bad = spool::conf::parse("queues:\n  q:\n    handler: echo\n    durability: sync\n", "spool.yaml");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("expected replicated or async"), std::string::npos) << bad.error().message;
+    spool::config e;
+    ASSERT_TRUE(spool::conf::apply_environment(e, [](const char* n) -> const char* {
+        return std::string_view{n} == "SPOOL_DURABILITY" ? "replicated" : nullptr;
+    }));
+    EXPECT_TRUE(e.replicated);
+    EXPECT_FALSE(spool::conf::apply_environment(e, [](const char* n) -> const char* {
+        return std::string_view{n} == "SPOOL_DURABILITY" ? "yes" : nullptr;
+    }));
+}

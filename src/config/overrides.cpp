@@ -124,6 +124,12 @@ config_status apply_environment(config& c, const getenv_fn& getenv) {
         c.redis_db = static_cast<int>(*db);
     }
     if (auto v = get("REDIS_PASSWORD")) c.redis_password = *v;
+    if (auto v = get("SPOOL_DURABILITY")) {
+        if (*v != "replicated" && *v != "async")
+            return config_error{
+                fmt::format("{}: expected replicated or async, got \"{}\"", where("SPOOL_DURABILITY"), *v)};
+        c.replicated = *v == "replicated";
+    }
     if (auto v = get("REDIS_CLUSTER")) {
         auto on = to_boolean(where("REDIS_CLUSTER"), *v);
         if (!on) return on.error();

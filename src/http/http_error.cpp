@@ -48,6 +48,7 @@ error_mapping map_error(const boost::system::error_code& ec) {
         case errc::connection_lost:
         case errc::timeout:
         case errc::shutting_down:
+        case errc::not_replicated:
             return {status::service_unavailable, name};
         case errc::bad_reply:
         case errc::redis_error:

@@ -29,6 +29,7 @@ TEST(HttpError, MapsSpoolCodesToStatuses) {
         {errc::connection_lost, status::service_unavailable},
         {errc::timeout, status::service_unavailable},
         {errc::invalid_state, status::conflict},
+        {errc::not_replicated, status::service_unavailable},
     };
     for (const auto& r : rows) {
         auto m = map_error(r.e);

@@ -176,27 +176,75 @@ asio::awaitable<result<reply>> run_script(redis::connection& conn, const redis::
     co_return std::move(*r);
 }
 
-// Sends `pre` and the script in one write (one round trip). When Redis does not
-// know the script yet (NOSCRIPT), it is loaded and run again on its own; `pre`
-// must therefore be idempotent.
+// How many replicas must confirm a write before it counts (0: none asked).
+struct replication {
+    int replicas = 0;
+    std::chrono::milliseconds timeout{0};
+};
+
+replication replication_for(const broker_options& o, std::string_view queue) {
+    const bool wanted = o.replicated_queues.count(queue) > 0 ||
+                        (o.replicated_queues.count("*") > 0 && o.async_queues.count(queue) == 0);
+    if (!wanted) return {};
+    return replication{std::max(1, o.replicas), o.replica_timeout};
+}
+
+// WAIT's answer: enough replicas, or errc::not_replicated.
+result<void> check_replicated(const reply& r, const replication& rep) {
+    if (r.is_error()) {
+        log::get("store")->error("WAIT failed: {}", r.str);
+        return errc::redis_error;
+    }
+    if (!r.is_integer() || r.integer < rep.replicas) {
+        log::get("store")->warn("a write was confirmed by {} of {} replicas within {} ms", r.integer, rep.replicas,
+                                rep.timeout.count());
+        return errc::not_replicated;
+    }
+    return {};
+}
+
+// Sends `pre` and the script in one write (one round trip), and WAIT after it
+// when `rep` asks (in a cluster WAIT goes to the script's node: it follows the
+// command before it). When Redis does not know the script yet (NOSCRIPT), it is
+// loaded and run again; `pre` must therefore be idempotent.
 asio::awaitable<result<reply>> run_script_after(redis::connection& conn, std::vector<command> pre,
                                                 const redis::script& s, std::vector<std::string> keys,
-                                                std::vector<std::string> args) {
+                                                std::vector<std::string> args, replication rep = {}) {
+    const std::size_t tail = rep.replicas > 0 ? 2 : 1;  // the script's reply, and WAIT's
     pre.push_back(s.evalsha_command(keys, args));
+    if (rep.replicas > 0) pre.push_back(command{"WAIT", rep.replicas, rep.timeout.count()});
     auto r = co_await conn.exec_many(std::move(pre));
     if (!r) co_return r.error();
-    for (std::size_t i = 0; i + 1 < r->size(); ++i)
+    if (r->size() < tail) co_return errc::bad_reply;
+    for (std::size_t i = 0; i + tail < r->size(); ++i)
         if ((*r)[i].is_error()) {
             log::get("store")->error("redis error: {}", (*r)[i].str);
             co_return errc::redis_error;
         }
-    auto& last = r->back();
-    if (last.is_error() && last.str.rfind("NOSCRIPT", 0) == 0)
-        co_return co_await run_script(conn, s, std::move(keys), std::move(args));
+    auto& last = (*r)[r->size() - tail];
+    if (last.is_error() && last.str.rfind("NOSCRIPT", 0) == 0) {
+        if (rep.replicas == 0) co_return co_await run_script(conn, s, std::move(keys), std::move(args));
+        // Load, run and WAIT in one pipeline (SCRIPT LOAD goes to the script's node).
+        std::vector<command> again;
+        again.emplace_back("SCRIPT", "LOAD", s.source());
+        again.push_back(s.evalsha_command(keys, args));
+        again.push_back(command{"WAIT", rep.replicas, rep.timeout.count()});
+        auto a = co_await conn.exec_many(std::move(again));
+        if (!a) co_return a.error();
+        if (a->size() != 3) co_return errc::bad_reply;
+        if ((*a)[1].is_error()) {
+            log::get("store")->error("script error: {}", (*a)[1].str);
+            co_return errc::redis_error;
+        }
+        if (auto ok = check_replicated((*a)[2], rep); !ok) co_return ok.error();
+        co_return std::move((*a)[1]);
+    }
     if (last.is_error()) {
         log::get("store")->error("script error: {}", last.str);
         co_return errc::redis_error;
     }
+    if (rep.replicas > 0)
+        if (auto ok = check_replicated(r->back(), rep); !ok) co_return ok.error();
     co_return std::move(last);
 }
 
@@ -337,7 +385,7 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
                 }
             }
             auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
-                                               std::move(args));
+                                               std::move(args), replication_for(opts_, queue));
             if (!r) co_return r.error();
             const auto& e = r->elements;
             for (std::size_t j = start; j < end; ++j) {
@@ -1103,7 +1151,8 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
             args.push_back(fmt::format(R"({{"type":"job_completed","job_id":"{}","queue":"{}","status":"completed",{}}})",
                                        c.id, queue, timing));
         }
-        auto r = co_await run_script(conn_, scripts::complete(), std::move(keys), std::move(args));
+        auto r = co_await run_script_after(conn_, {}, scripts::complete(), std::move(keys), std::move(args),
+                                           replication_for(opts_, queue));
         if (!r) co_return r.error();
         if (r->elements.size() != end - start) co_return errc::bad_reply;
         for (const auto& e : r->elements)

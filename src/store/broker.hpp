@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,14 @@ struct broker_options {
     std::size_t max_events = 1000;  // progress events kept per job (oldest out)
     std::chrono::seconds retention{7 * 24 * 3600};  // how long terminal job records are kept
     const spool::clock* clock = nullptr;            // read-side "now" (expiry); nullptr: system clock
+    // `durability: replicated` (docs/operations.md): submits to these queues ("*":
+    // every queue but `async_queues`) and their completions return once WAIT
+    // confirms `replicas` replicas have the write; otherwise errc::not_replicated
+    // after `replica_timeout` (the write is on the master, not known to be anywhere else).
+    std::set<std::string, std::less<>> replicated_queues;
+    std::set<std::string, std::less<>> async_queues;
+    int replicas = 1;
+    std::chrono::milliseconds replica_timeout{1000};
 };
 
 // A job handed to a worker by claim(). `token` fences the attempt: complete,

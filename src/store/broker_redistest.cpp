@@ -1,10 +1,10 @@
 // src/store/broker_redistest.cpp
 // Every transition of the job state machine against a real redis-server.
 #include "store/broker.hpp"
-#include "util/ids.hpp"
 #include "store/keys.hpp"
 #include "testing/redis_server.hpp"
 #include "testing/run_coro.hpp"
+#include "util/ids.hpp"
 
 #include <spool/error.hpp>
 
@@ -61,7 +61,8 @@ protected:
         s.payload = std::move(payload);
         return submit(std::move(s));
     }
-    claim_batch claim(const std::string& queue, std::size_t n = 1, std::chrono::milliseconds lease = default_lease) {
+    claim_batch claim(const std::string& queue, std::size_t n = 1,
+                      std::chrono::milliseconds lease = default_lease) {
         claim_request req;
         req.queue = queue;
         req.worker_id = "w1";
@@ -72,7 +73,9 @@ protected:
         return r ? *r : claim_batch{};
     }
     job_record get(const std::string& id) { return run(broker_->get(id)).value(); }
-    std::string key(const std::string& queue, const std::string& name) { return keys{"spool"}.queue_key(queue, name); }
+    std::string key(const std::string& queue, const std::string& name) {
+        return keys{"spool"}.queue_key(queue, name);
+    }
 
     asio::io_context ctx_;
     manual_clock clock_{1'800'000'000'000};
@@ -113,7 +116,7 @@ TEST_F(BrokerTest, SubmitStoresAQueuedRecord) {
 }
 
 TEST_F(BrokerTest, JobIdsStayResolvableAfterTheTagRegistryIsLost) {
-    submit_to("q");  // registers q's tag
+    submit_to("q");                            // registers q's tag
     redis().cmd({"DEL", "spool:queue_tags"});  // FLUSHALL, a fresh replica, ...
     redis().cmd({"DEL", "spool:queues"});
     // This broker still knows q's tag and writes it back (within a second).
@@ -714,4 +717,40 @@ TEST_F(BrokerTest, ConcurrentSubmitsShareScriptCallsAndEachGetsItsOwnJob) {
         if (!stats.empty()) calls += std::stoll(stats.substr(stats.find("calls=") + 6));
     }
     EXPECT_LT(calls, n / 4);
+}
+
+TEST_F(BrokerTest, ReplicatedQueueSaysSoWhenNoReplicaConfirms) {
+    // This server has no replica: WAIT answers 0, so a replicated queue's submit
+    // and completion report not_replicated (the write itself is on the master).
+    broker_options bo;
+    bo.clock = &clock_;
+    bo.replicated_queues = {"safe"};
+    bo.replica_timeout = std::chrono::milliseconds{50};
+    store::broker strict{*conn_, bo};
+    job_spec s;
+    s.queue = "safe";
+    auto r = run(strict.submit(s, now()));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), errc::not_replicated);
+    EXPECT_EQ(redis().zcard(key("safe", "queued")), 1);  // on the master all the same
+
+    auto batch = claim("safe");
+    ASSERT_EQ(batch.jobs.size(), 1u);
+    std::vector<completion> done{done_for(batch.jobs[0], "{}", std::chrono::seconds{60})};
+    auto c = run(strict.complete("safe", done, now()));
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error(), errc::not_replicated);
+    EXPECT_EQ(get(batch.jobs[0].id).status, job_status::completed);
+
+    // Other queues do not wait; "*" with an exception behaves the same way.
+    s.queue = "fast";
+    EXPECT_TRUE(run(strict.submit(s, now())));
+    bo.replicated_queues = {"*"};
+    bo.async_queues = {"fast"};
+    store::broker all{*conn_, bo};
+    EXPECT_TRUE(run(all.submit(s, now())));
+    s.queue = "other";
+    auto o = run(all.submit(s, now()));
+    ASSERT_FALSE(o);
+    EXPECT_EQ(o.error(), errc::not_replicated);
 }

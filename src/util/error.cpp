@@ -32,6 +32,7 @@ const char* to_code_name(errc e) noexcept {
         case errc::unknown_queue: return "unknown_queue";
         case errc::config_error: return "config_error";
         case errc::queue_not_found: return "queue_not_found";
+        case errc::not_replicated: return "not_replicated";
     }
     return "unknown";
 }
@@ -67,6 +68,7 @@ public:
             case errc::unknown_queue: return "no handler for this queue";
             case errc::config_error: return "invalid configuration";
             case errc::queue_not_found: return "queue not found";
+            case errc::not_replicated: return "the write was not confirmed by a replica in time";
         }
         return "unknown spool error " + std::to_string(ev);
     }

@@ -169,3 +169,66 @@ TEST(SentinelFailover, MasterKilledUnderLoadLosesNoJobAndFinishesNoneTwice) {
     load.run("sfo", ids, 300, [&] { group.master().kill(); });
     EXPECT_EQ(group.reported_master_port(), group.replica().port());
 }
+
+namespace {
+
+// Submits `n` jobs one by one to a replicated queue (each awaited: a 201 each),
+// kills the master with `kill` right after the last acknowledgement, then checks
+// through the same connection that every acknowledged job exists after the failover.
+void acknowledged_submits_survive(const std::string& url, int n, const std::function<void()>& kill,
+                                  const std::function<bool()>& failed_over) {
+    asio::io_context ctx;
+    auto o = redis::parse_url(url).value();
+    o.request_timeout = 10s;
+    auto conn = redis::connection::create(ctx.get_executor(), o);
+    conn->start();
+    store::broker_options bo;
+    bo.replicated_queues = {"dur"};
+    bo.replica_timeout = 2000ms;
+    store::broker broker{*conn, bo};
+    std::vector<std::string> acked;
+    for (int i = 0; i < n; ++i) {
+        job_spec s;
+        s.queue = "dur";
+        s.payload = "{\"i\":" + std::to_string(i) + "}";
+        auto r = run_coro(ctx, broker.submit(s, now_millis()), 10s);
+        ASSERT_TRUE(r) << i << ": " << r.error().message();
+        acked.push_back(r->id);
+    }
+    kill();
+    ASSERT_TRUE(wait_until(failed_over, 30s));
+    for (const auto& id : acked) {
+        result<job_record> j = errc::timeout;
+        // The first reads may still meet the failover: retried until the deadline.
+        wait_until(
+            [&] {
+                j = run_coro(ctx, broker.get(id), 10s);
+                return j || j.error() == errc::job_not_found;
+            },
+            30s);
+        ASSERT_TRUE(j) << "acknowledged job " << id << " is gone: " << j.error().message();
+        EXPECT_EQ(j->status, job_status::queued);
+    }
+    conn->stop();
+    ctx.run_for(50ms);
+}
+
+}  // namespace
+
+TEST(ClusterFailover, ReplicatedSubmitsSurviveTheirMasterKilledRightAfter) {
+    spool::testing::redis_cluster cluster{3, 1};
+    int victim = cluster.master_of(cluster.keyslot("{q:dur}"));
+    acknowledged_submits_survive(
+        cluster.url(), 300, [&] { cluster.nodes()[static_cast<std::size_t>(victim)]->kill(); },
+        [&] {
+            int m = cluster.master_of(cluster.keyslot("{q:dur}"));
+            return m >= 0 && m != victim;
+        });
+}
+
+TEST(SentinelFailover, ReplicatedSubmitsSurviveTheMasterKilledRightAfter) {
+    spool::testing::sentinel_group group;
+    acknowledged_submits_survive(
+        group.url(), 300, [&] { group.master().kill(); },
+        [&] { return group.reported_master_port() == group.replica().port(); });
+}

@@ -147,6 +147,8 @@ struct worker::impl {
         conn_->start();
         store::broker_options bo;
         bo.prefix = opts_.prefix;
+        for (auto& [name, q] : queues_)
+            if (q->opts.replicated) bo.replicated_queues.insert(name);
         broker_ = std::make_unique<store::broker>(*conn_, bo);
         bool blocking_handlers = false;
         for (auto& [name, q] : queues_) {
@@ -413,6 +415,13 @@ struct worker::impl {
                     ++stats_.completed;
                     if (opts_.on_completed) opts_.on_completed(id);
                     log_->debug("job {} completed", id);
+                    co_return;
+                }
+                if (r.error() == errc::not_replicated) {
+                    // Stored on the master; if it fails over before a replica has it,
+                    // the lease brings the job back and it runs again.
+                    ++stats_.completed;
+                    warn_throttled("job " + id + " completed, but no replica confirmed it in time");
                     co_return;
                 }
                 ec = r.error();
