@@ -167,6 +167,8 @@ asio::awaitable<result<std::size_t>> enqueue_bulk(store::broker& b, std::string 
 
 asio::awaitable<std::string> echo(job_context& job) { co_return job.payload(); }
 
+bool replicated = false;  // --replicated
+
 // A worker on its own thread, as a separate `spool worker` process would be.
 struct bench_worker {
     asio::io_context io;
@@ -175,7 +177,9 @@ struct bench_worker {
 
     bench_worker(worker_options o, const std::string& queue, std::chrono::microseconds spin) {
         w = std::make_unique<worker>(io, std::move(o));
-        w->handle(queue, handler::async(echo));
+        queue_options qo;
+        qo.replicated = replicated;
+        w->handle(queue, handler::async(echo), qo);
         w->start();
         thread = std::thread{[this, spin] { run_polling(io, spin); }};
     }
@@ -209,7 +213,7 @@ void cleanup(bench_context& b) {
 std::string worker_config_file(const std::string& prefix) {
     std::string path = "/tmp/" + prefix + "-worker.yaml";
     std::ofstream f{path};
-    f << "queues:\n  process:\n    handler: echo\n";
+    f << (replicated ? "durability: replicated\n" : "") << "queues:\n  process:\n    handler: echo\n";
     return path;
 }
 
@@ -254,8 +258,10 @@ int run_bench(const bench_options& o) {
         std::cerr << "spool bench: cannot connect to " << redis::describe(*ropts) << "\n";
         return 3;
     }
+    replicated = o.replicated;
     store::broker_options bo;
     bo.prefix = b.prefix;
+    if (o.replicated) bo.replicated_queues = {"*"};
     store::broker broker{*b.conn, bo};
     boost::json::object out;
     auto say = [&](const std::string& line) {
@@ -416,6 +422,7 @@ int run_bench(const bench_options& o) {
     out["busy_poll_us"] = o.busy_poll_us;
     out["workers"] = o.workers;
     out["payload_bytes"] = o.payload_bytes;
+    out["replicated"] = o.replicated;
     if (o.json) std::cout << boost::json::serialize(out) << std::endl;
     b.conn->stop();
     return 0;

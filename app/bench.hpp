@@ -24,6 +24,9 @@ struct bench_options {
     int workers = 0;
     // Size of each job's payload (and so of the echo result); 0: a tiny {"i":n}.
     std::size_t payload_bytes = 0;
+    // durability: replicated for every phase (WAIT for one replica after each
+    // submit and completion call): needs a replica of the bench's Redis.
+    bool replicated = false;
     bool json = false;
 };
 

@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
     b->add_option("--payload-bytes", bench.payload_bytes, "Payload (and result) size per job (0: a tiny {\"i\":n})")
         ->capture_default_str()
         ->check(CLI::Range(0, 1 << 20));
+    b->add_flag("--replicated", bench.replicated,
+                "durability: replicated (submits and completions wait for a replica; the Redis needs one)");
     b->add_flag("--json", bench.json, "Print one JSON object");
     int code = 0;
     b->callback([&] { code = spool::app::run_bench(bench); });
