@@ -10,6 +10,7 @@
 //                them; submit start -> completion stored, p50/p99
 #include "app/bench.hpp"
 
+#include "redis/cluster_slots.hpp"
 #include "redis/connection.hpp"
 #include "store/broker.hpp"
 #include "util/asio.hpp"
@@ -83,20 +84,73 @@ T block_on(asio::io_context& io, asio::awaitable<T> aw) {
 struct bench_context {
     asio::io_context io;
     std::shared_ptr<redis::connection> conn;
+    // One link per Redis server, for INFO and SCAN: the server, or every master of a cluster.
+    std::vector<std::shared_ptr<redis::connection>> servers;
+    std::vector<double> cpu_mark;  // each server's CPU seconds when the measured phase began
     std::string url;
     std::string prefix = "spoolbench" + std::to_string(::getpid());
 };
 
-// A numeric field of INFO <section>.
-double info_number(bench_context& b, const char* section, const char* field) {
-    auto r = must(block_on(b.io, b.conn->exec(redis::command{"INFO", section})), "INFO");
+// A numeric field of INFO <section> of one server.
+double info_number_of(bench_context& b, redis::connection& c, const char* section, const char* field) {
+    auto r = must(block_on(b.io, c.exec(redis::command{"INFO", section})), "INFO");
     std::string name = std::string{field} + ":";
     auto pos = r.str.find(name);
     return pos == std::string::npos ? 0 : std::stod(r.str.substr(pos + name.size()));
 }
 
+// The same, summed over every server (every master of a cluster).
+double info_number(bench_context& b, const char* section, const char* field) {
+    double sum = 0;
+    for (auto& s : b.servers) sum += info_number_of(b, *s, section, field);
+    return sum;
+}
+
+// CPU seconds of each server.
+std::vector<double> redis_cpu_by_server(bench_context& b) {
+    std::vector<double> out;
+    for (auto& s : b.servers)
+        out.push_back(info_number_of(b, *s, "cpu", "used_cpu_sys") + info_number_of(b, *s, "cpu", "used_cpu_user"));
+    return out;
+}
+
 double redis_cpu_seconds(bench_context& b) {
-    return info_number(b, "cpu", "used_cpu_sys") + info_number(b, "cpu", "used_cpu_user");
+    double sum = 0;
+    for (double v : redis_cpu_by_server(b)) sum += v;
+    return sum;
+}
+
+// The CPU seconds of all servers now, remembering each one's for the per-shard figures.
+double mark_cpu(bench_context& b) {
+    b.cpu_mark = redis_cpu_by_server(b);
+    double sum = 0;
+    for (double v : b.cpu_mark) sum += v;
+    return sum;
+}
+
+// Fills b.servers: the one server, or a link to every master of the cluster.
+void find_servers(bench_context& b, const redis::connection_options& o) {
+    b.servers = {b.conn};
+    if (!b.conn->is_cluster()) return;
+    auto r = must(block_on(b.io, b.conn->exec(redis::command{"CLUSTER", "SLOTS"})), "CLUSTER SLOTS");
+    auto ranges = redis::cluster::parse_slots(r, redis::endpoint{o.host, o.port});
+    if (!ranges) throw std::runtime_error("CLUSTER SLOTS: unexpected answer");
+    std::vector<redis::endpoint> masters;
+    for (const auto& range : *ranges)
+        if (std::find(masters.begin(), masters.end(), range.master) == masters.end()) masters.push_back(range.master);
+    b.servers.clear();
+    for (const auto& m : masters) {
+        auto mo = o;
+        mo.host = m.host;
+        mo.port = m.port;
+        mo.hosts = {m};
+        mo.cluster = redis::cluster_mode::off;
+        auto c = redis::connection::create(b.io.get_executor(), mo);
+        c->start();
+        if (!block_on(b.io, c->wait_connected(std::chrono::seconds{5})))
+            throw std::runtime_error("cannot connect to cluster master " + m.host + ":" + std::to_string(m.port));
+        b.servers.push_back(c);
+    }
 }
 
 // Keys UNLINKed by a cleanup are freed by Redis's background thread, whose CPU
@@ -197,16 +251,19 @@ double percentile(std::vector<double> v, double p) {
 }
 
 void cleanup(bench_context& b) {
-    std::string cursor = "0";
-    do {
-        auto r = block_on(
-            b.io, b.conn->exec(redis::command{"SCAN", cursor, "MATCH", b.prefix + ":*", "COUNT", 1000}));
-        if (!r || !r->is_array() || r->elements.size() != 2) return;
-        cursor = r->elements[0].str;
-        redis::command del{"UNLINK"};
-        for (const auto& k : r->elements[1].elements) del.arg(k.str);
-        if (del.args().size() > 1) block_on(b.io, b.conn->exec(std::move(del)));
-    } while (cursor != "0");
+    for (auto& server : b.servers) {
+        std::string cursor = "0";
+        do {
+            auto r = block_on(
+                b.io, server->exec(redis::command{"SCAN", cursor, "MATCH", b.prefix + ":*", "COUNT", 1000}));
+            if (!r || !r->is_array() || r->elements.size() != 2) break;
+            cursor = r->elements[0].str;
+            // One UNLINK per key (in a cluster a page's keys span slots), one round trip per page.
+            std::vector<redis::command> dels;
+            for (const auto& k : r->elements[1].elements) dels.push_back(redis::command{"UNLINK", k.str});
+            if (!dels.empty()) block_on(b.io, server->exec_many(std::move(dels)));
+        } while (cursor != "0");
+    }
 }
 
 // A config binding the bench's process queue to the echo handler, for `spool worker`.
@@ -258,6 +315,7 @@ int run_bench(const bench_options& o) {
         std::cerr << "spool bench: cannot connect to " << redis::describe(*ropts) << "\n";
         return 3;
     }
+    find_servers(b, *ropts);
     replicated = o.replicated;
     store::broker_options bo;
     bo.prefix = b.prefix;
@@ -296,6 +354,14 @@ int run_bench(const bench_options& o) {
             double n = static_cast<double>(o.jobs);
             out["process_per_s"] = std::round(n / secs);
             out["redis_cpu_us_per_job"] = std::round((cpu1 - cpu0) * 1e6 / n * 10) / 10;
+            if (b.servers.size() > 1) {
+                // How the load spread over the cluster's masters.
+                boost::json::array shards;
+                auto now_cpu = redis_cpu_by_server(b);
+                for (std::size_t i = 0; i < now_cpu.size() && i < b.cpu_mark.size(); ++i)
+                    shards.push_back(std::round((now_cpu[i] - b.cpu_mark[i]) * 1e6 / n * 10) / 10);
+                out["redis_cpu_us_per_job_by_shard"] = std::move(shards);
+            }
             out["worker_cpu_us_per_job"] = std::round(worker_cpu * 1e6 / n * 10) / 10;
             // Every job is completed and retained now: what they hold in Redis.
             out["redis_bytes_per_job"] = std::round((info_number(b, "memory", "used_memory") - mem0) / n);
@@ -304,7 +370,7 @@ int run_bench(const bench_options& o) {
         if (o.workers == 0) {
             std::atomic<std::size_t> done{0};
             wo.on_completed = [&](const std::string&) { done.fetch_add(1, std::memory_order_relaxed); };
-            double cpu0 = redis_cpu_seconds(b);
+            double cpu0 = mark_cpu(b);
             t0 = steady::now();
             bench_worker w{wo, "process", producer_spin};
             double wcpu0 = thread_cpu_seconds(w.thread);
@@ -344,7 +410,7 @@ int run_bench(const bench_options& o) {
             if (!registered()) throw std::runtime_error("worker processes did not start");
             double wcpu0 = 0;
             for (auto p : pids) wcpu0 += process_cpu_seconds(p);
-            double cpu0 = redis_cpu_seconds(b);
+            double cpu0 = mark_cpu(b);
             t0 = steady::now();
             must(block_on(b.io, broker.resume("process")), "resume");
             for (;;) {

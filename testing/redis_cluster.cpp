@@ -77,8 +77,12 @@ redis_cluster::redis_cluster(int masters, int replicas) {
     const int n = masters * (1 + replicas);
     for (int i = 0; i < n; ++i) {
         redis_server_options o;
-        o.extra_conf = {"cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 1000",
-                        "cluster-replica-validity-factor 0", "appendonly no"};
+        o.extra_conf = {"cluster-enabled yes",
+                        "cluster-config-file nodes.conf",
+                        "cluster-node-timeout 1000",
+                        "cluster-replica-validity-factor 0",
+                        "appendonly no",
+                        "repl-diskless-sync-delay 0"};
         o.port = free_node_port();
         nodes_.push_back(std::make_unique<redis_server>(o));
     }

@@ -218,6 +218,7 @@ void acknowledged_submits_survive(const std::string& url, int n, const std::func
 TEST(ClusterFailover, ReplicatedSubmitsSurviveTheirMasterKilledRightAfter) {
     spool::testing::redis_cluster cluster{3, 1};
     int victim = cluster.master_of(cluster.keyslot("{q:dur}"));
+    ASSERT_TRUE(cluster.wait_replicated(victim));  // its replica has synced: WAIT can be answered
     acknowledged_submits_survive(
         cluster.url(), 300, [&] { cluster.nodes()[static_cast<std::size_t>(victim)]->kill(); },
         [&] {
