@@ -73,6 +73,7 @@ std::shared_ptr<connection> cluster_router::node(const endpoint& e) {
     // A master that is down fails its requests at once, so they can be re-routed
     // as soon as the map names its successor.
     o.fail_fast_when_down = true;
+    o.cluster_node = true;
     auto c = connection::create(ex_, std::move(o));
     c->start();
     nodes_.push_back(node_entry{e, c});
@@ -184,7 +185,7 @@ asio::awaitable<void> cluster_router::run() {
     auto self = shared_from_this();
     backoff retry{opts_.backoff_min, opts_.backoff_max};
     auto log = log::get("redis");
-    bool failing = false;
+    bool failing = false, loaded = false;
     while (!stopped_) {
         refresh_wanted_ = false;
         bool ok = co_await refresh();
@@ -193,8 +194,9 @@ asio::awaitable<void> cluster_router::run() {
         if (ok) {
             if (failing)
                 log->info("cluster: slot map complete again ({} masters)", masters_.size());
-            else
-                log->debug("cluster: slot map loaded ({} masters)", masters_.size());
+            else if (!loaded)
+                log->info("cluster: {} masters serve every slot (seeds {})", masters_.size(), describe(opts_));
+            loaded = true;
             failing = false;
             retry.reset();
             if (!refresh_wanted_) {

@@ -63,7 +63,7 @@ struct connection::impl {
           connected_signal{owner.ex_, clock_type::time_point::max()},
           health_timer{owner.ex_},
           retry{owner.opts_.backoff_min, owner.opts_.backoff_max},
-          log{describe(owner.opts_)} {}
+          log{describe(owner.opts_), owner.opts_.cluster_node} {}
 
     // Cancels one request when its awaiting operation is cancelled.
     struct cancel_request {

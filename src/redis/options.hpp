@@ -66,6 +66,7 @@ struct connection_options {
     std::string sentinel_master;
     std::string sentinel_user;  // the sentinels' own credentials (`sentinel_user=`, `sentinel_password=`)
     std::string sentinel_password;
+    bool cluster_node = false;  // a link a cluster router opened to one node (logs its first connect quietly)
 };
 
 // Parses the URL forms above. Query parameters: db, tls_verify=0, ca, cert, key, cluster=0|1,

@@ -22,7 +22,8 @@ milliseconds backoff::next() {
     return milliseconds{jitter(rng_)};
 }
 
-connect_log::connect_log(std::string what) : log_{log::get("redis")}, what_{std::move(what)} {}
+connect_log::connect_log(std::string what, bool quiet)
+    : log_{log::get("redis")}, what_{std::move(what)}, quiet_{quiet} {}
 
 void connect_log::failed(std::string_view why) {
     auto now = steady_clock::now();
@@ -42,7 +43,8 @@ void connect_log::failed(std::string_view why) {
 void connect_log::connected() {
     auto now = steady_clock::now();
     if (connects_++ == 0 && failures_ == 0) {
-        log_->info("connected to {}", what_);
+        if (quiet_) log_->debug("connected to {}", what_);
+        else log_->info("connected to {}", what_);
     } else {
         auto down = std::chrono::duration_cast<milliseconds>(now - down_since_);
         log_->info("{} {} after {} ms ({} failed attempts)",

@@ -35,7 +35,9 @@ private:
 class connect_log {
 public:
     // `what` names the peer in every line ("redis://127.0.0.1:6379/0", "subscriber ...").
-    explicit connect_log(std::string what);
+    // `quiet`: a first, uneventful connect is logged at debug level (links a cluster
+    // router opens per node: the router reports the cluster instead).
+    explicit connect_log(std::string what, bool quiet = false);
     // A connect attempt failed. The first failure of an outage is a warning; repeats
     // are summarised at most every `quiet` period.
     void failed(std::string_view why);
@@ -50,6 +52,7 @@ public:
 private:
     std::shared_ptr<spdlog::logger> log_;
     std::string what_;
+    bool quiet_ = false;
     std::uint64_t failures_ = 0;  // since the last successful connect
     std::uint64_t connects_ = 0;
     std::chrono::steady_clock::time_point down_since_{};
