@@ -33,6 +33,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -115,17 +116,14 @@ std::vector<double> redis_cpu_by_server(bench_context& b) {
 }
 
 double redis_cpu_seconds(bench_context& b) {
-    double sum = 0;
-    for (double v : redis_cpu_by_server(b)) sum += v;
-    return sum;
+    auto by = redis_cpu_by_server(b);
+    return std::accumulate(by.begin(), by.end(), 0.0);
 }
 
 // The CPU seconds of all servers now, remembering each one's for the per-shard figures.
 double mark_cpu(bench_context& b) {
     b.cpu_mark = redis_cpu_by_server(b);
-    double sum = 0;
-    for (double v : b.cpu_mark) sum += v;
-    return sum;
+    return std::accumulate(b.cpu_mark.begin(), b.cpu_mark.end(), 0.0);
 }
 
 // Fills b.servers: the one server, or a link to every master of the cluster.

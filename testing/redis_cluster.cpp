@@ -190,6 +190,12 @@ bool redis_cluster::is_master(int i) {
     return n.running() && n.cmd_str({"ROLE"}) == "master";
 }
 
+int redis_cluster::other_master(int than) {
+    for (int i = 0; i < static_cast<int>(nodes_.size()); ++i)
+        if (i != than && is_master(i)) return i;
+    return -1;
+}
+
 void redis_cluster::assign_slot(int slot, int to) {
     auto id = nodes_[static_cast<std::size_t>(to)]->cmd_str({"CLUSTER", "MYID"});
     for (std::size_t i = 0; i < nodes_.size(); ++i)

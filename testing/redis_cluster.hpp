@@ -41,6 +41,8 @@ public:
     // Ends a migration: every master records `slot` as served by node `to`.
     void assign_slot(int slot, int to);
     bool is_master(int i);
+    // A live master other than node `than` (-1 when there is none).
+    int other_master(int than);
     // Waits until every replica of node `i` has all of its writes.
     bool wait_replicated(int i, std::chrono::milliseconds timeout = std::chrono::seconds{10});
     // Index of a live node, for cluster-wide questions.
@@ -60,7 +62,6 @@ public:
 
     redis_server& master() { return *data_[0]; }
     redis_server& replica() { return *data_[1]; }
-    std::vector<std::unique_ptr<redis_server>>& data_nodes() noexcept { return data_; }
     std::vector<std::unique_ptr<redis_server>>& sentinels() noexcept { return sentinels_; }
     static constexpr const char* master_name = "spoolmaster";
     // redis+sentinel://127.0.0.1:<s1>,...,127.0.0.1:<s3>/spoolmaster/0

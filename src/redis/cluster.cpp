@@ -20,8 +20,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-std::string where(const endpoint& e) { return e.host + ":" + std::to_string(e.port); }
-
 constexpr int max_redirects = 64;
 constexpr auto first_retry = 5ms;
 constexpr auto max_retry = 250ms;
@@ -94,8 +92,7 @@ std::shared_ptr<connection> cluster_router::any_master() {
 
 std::shared_ptr<connection> cluster_router::route(const command& cmd) {
     auto slot = cluster::slot_of(cmd);
-    if (!slot) return any_master();
-    return slots_[*slot];
+    return slot ? slots_[*slot] : any_master();
 }
 
 void cluster_router::want_refresh() {
@@ -129,24 +126,26 @@ asio::awaitable<bool> cluster_router::refresh() {
     for (const auto& h : opts_.hosts) add(h);
     for (const auto& n : nodes_) add(n.at);
 
-    std::string why;
+    std::string why;  // each node's answer, when none gave a map
+    auto note = [&](const endpoint& e, const std::string& answer) {
+        why += (why.empty() ? "" : "; ") + host_port(e) + ": " + answer;
+    };
     for (const auto& e : order) {
         if (stopped_) co_return false;
         auto c = node(e);
         if (!c->is_connected() && !co_await c->wait_connected(std::min(opts_.connect_timeout, 1000ms))) {
-            why += (why.empty() ? "" : "; ") + where(e) + ": " +
-                   (c->last_error().empty() ? std::string{"no answer"} : c->last_error());
+            note(e, c->last_error().empty() ? std::string{"no answer"} : c->last_error());
             continue;
         }
         auto r = co_await c->exec(command{"CLUSTER", "SLOTS"}, std::min(opts_.request_timeout, 2000ms));
         if (stopped_) co_return false;
         std::optional<std::vector<cluster::slot_range>> ranges;
         if (!r)
-            why += (why.empty() ? "" : "; ") + where(e) + ": " + r.error().message();
+            note(e, r.error().message());
         else if (r->is_error())
-            why += (why.empty() ? "" : "; ") + where(e) + ": " + r->str;
+            note(e, r->str);
         else if (!(ranges = cluster::parse_slots(*r, e)) || ranges->empty())
-            why += (why.empty() ? "" : "; ") + where(e) + ": no slots assigned";
+            note(e, "no slots assigned");
         if (!ranges || ranges->empty()) continue;
 
         std::vector<std::shared_ptr<connection>> slots(cluster::slot_count);
@@ -171,7 +170,7 @@ asio::awaitable<bool> cluster_router::refresh() {
         auto gaps = cluster::uncovered(*ranges);
         if (!gaps.empty()) {
             last_error_ =
-                "cluster: slots " + gaps + " are not served by any master (map from " + where(e) + ")";
+                "cluster: slots " + gaps + " are not served by any master (map from " + host_port(e) + ")";
             co_return false;
         }
         last_error_.clear();
@@ -292,9 +291,10 @@ asio::awaitable<result<std::vector<reply>>> cluster_router::exec_many(std::vecto
     std::vector<bool> keyed(cmds.size());
     bool all_routed = true;
     for (std::size_t i = 0; i < cmds.size(); ++i) {
-        keyed[i] = cluster::slot_of(cmds[i]).has_value();
+        auto slot = cluster::slot_of(cmds[i]);
+        keyed[i] = slot.has_value();
         if (keyed[i]) {
-            at[i] = route(cmds[i]);
+            at[i] = slots_[*slot];
             all_routed = all_routed && at[i];
         }
     }

@@ -40,14 +40,10 @@ public:
     asio::awaitable<result<reply>> exec(command cmd, time_point deadline);
     asio::awaitable<result<std::vector<reply>>> exec_many(std::vector<command> cmds, time_point deadline);
 
-    // The slot map is loaded and covers every slot.
-    bool ready() const noexcept { return ready_; }
     // Called with true when the map becomes complete, false when it no longer is.
     std::function<void(bool)> on_state;
     connection_stats stats() const;
     const std::string& last_error() const noexcept { return last_error_; }
-    // Masters the map names now.
-    std::size_t master_count() const noexcept { return masters_.size(); }
 
 private:
     cluster_router(asio::any_io_executor ex, connection_options opts);

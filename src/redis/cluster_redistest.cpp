@@ -106,9 +106,7 @@ TEST_F(ClusterTest, FollowsASlotThatMoved) {
     exec_ok(c, command{"SET", key, "before"});
     int slot = cluster_->keyslot(key);
     int from = cluster_->master_of(slot);
-    int to = -1;
-    for (int i = 0; i < 6 && to < 0; ++i)
-        if (i != from && cluster_->is_master(i)) to = i;
+    int to = cluster_->other_master(from);
     ASSERT_GE(to, 0);
     cluster_->move_slot(slot, to);
     ASSERT_EQ(cluster_->master_of(slot), to);
@@ -124,9 +122,7 @@ TEST_F(ClusterTest, AsksTheImportingNodeDuringAMigration) {
     const std::string key = "asking:{a1}";
     int slot = cluster_->keyslot(key);
     int from = cluster_->master_of(slot);
-    int to = -1;
-    for (int i = 0; i < 6 && to < 0; ++i)
-        if (i != from && cluster_->is_master(i)) to = i;
+    int to = cluster_->other_master(from);
     ASSERT_GE(to, 0);
     auto& src = *cluster_->nodes()[static_cast<std::size_t>(from)];
     auto& dst = *cluster_->nodes()[static_cast<std::size_t>(to)];

@@ -182,6 +182,10 @@ result<connection_options> parse_url(std::string_view url) {
     return o;
 }
 
+std::string host_port(const endpoint& e) {
+    return (e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host) + ":" + std::to_string(e.port);
+}
+
 std::string describe(const connection_options& o) {
     std::string auth;
     if (!o.user.empty() || !o.password.empty()) {
@@ -194,14 +198,11 @@ std::string describe(const connection_options& o) {
         if (o.db != 0) s += "?db=" + std::to_string(o.db);
         return s;
     }
-    auto hostport = [](const std::string& h, std::uint16_t p) {
-        return (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(p);
-    };
-    std::string hosts = hostport(o.host, o.port);
-    for (std::size_t i = 1; i < o.hosts.size(); ++i) hosts += "," + hostport(o.hosts[i].host, o.hosts[i].port);
+    std::string hosts = host_port(endpoint{o.host, o.port});
+    for (std::size_t i = 1; i < o.hosts.size(); ++i) hosts += "," + host_port(o.hosts[i]);
     if (!o.sentinel_master.empty()) {
         hosts.clear();
-        for (const auto& h : o.hosts) hosts += (hosts.empty() ? "" : ",") + hostport(h.host, h.port);
+        for (const auto& h : o.hosts) hosts += (hosts.empty() ? "" : ",") + host_port(h);
         return (o.tls.enabled ? "rediss+sentinel://" : "redis+sentinel://") + auth + hosts + "/" +
                o.sentinel_master + "/" + std::to_string(o.db);
     }

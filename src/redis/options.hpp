@@ -30,6 +30,8 @@ struct endpoint {
     std::uint16_t port = 6379;
     bool operator==(const endpoint&) const = default;
 };
+// "host:port" ("[::1]:7000" for an IPv6 address).
+std::string host_port(const endpoint& e);
 
 // Whether the server is a Redis Cluster node: said by the URL (`cluster=1|0`,
 // REDIS_CLUSTER), or found out at the first connect (INFO cluster).

@@ -17,8 +17,6 @@ namespace spool::redis {
 
 namespace {
 
-std::string where(const endpoint& e) { return e.host + ":" + std::to_string(e.port); }
-
 // Options for talking to one sentinel (its own credentials, no database).
 connection_options sentinel_options(const connection_options& o, const endpoint& e) {
     connection_options s;
@@ -72,7 +70,7 @@ asio::awaitable<result<endpoint>> ask_sentinels(asio::any_io_executor ex, const 
             }
         }
         conn->stop();
-        why += (why.empty() ? "" : "; ") + std::string{"sentinel "} + where(s) + ": " + answer;
+        why += (why.empty() ? "" : "; ") + std::string{"sentinel "} + host_port(s) + ": " + answer;
     }
     if (o.hosts.empty()) why = "no sentinels given";
     co_return make_error_code(errc::not_connected);

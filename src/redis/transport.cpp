@@ -260,7 +260,7 @@ asio::awaitable<open_result> transport::handshake(reply_reader& reader) {
                 bool master = r.is_array() && !r.elements.empty() && r.elements[0].str == "master";
                 if (!master && !res.ec) {
                     res.ec = errc::redis_error;
-                    res.why = opts_.host + ":" + std::to_string(opts_.port) + ", named master of \"" +
+                    res.why = host_port(endpoint{opts_.host, opts_.port}) + ", named master of \"" +
                               opts_.sentinel_master + "\" by the sentinels, is a " +
                               (r.is_array() && !r.elements.empty() ? r.elements[0].str : std::string{"?"});
                 }

@@ -13,6 +13,7 @@
 #include "testing/redis_cluster.hpp"
 #include "testing/run_coro.hpp"
 #include "util/clock.hpp"
+#include "worker/test_worker_thread.hpp"
 
 #include <spool/error.hpp>
 
@@ -30,25 +31,7 @@ using spool::testing::wait_until;
 
 namespace {
 
-class worker_thread {
-public:
-    worker_thread(worker_options opts, std::function<void(worker&)> setup) : w_{io_, std::move(opts)} {
-        setup(w_);
-        w_.start();
-        thread_ = std::thread{[this] { io_.run(); }};
-    }
-    ~worker_thread() { stop(200ms); }
-    void stop(std::chrono::milliseconds grace) {
-        if (!thread_.joinable()) return;
-        asio::co_spawn(io_, w_.stop(grace), [this](std::exception_ptr) { io_.stop(); });
-        thread_.join();
-    }
-
-private:
-    asio::io_context io_;
-    worker w_;
-    std::thread thread_;
-};
+using spool::test::worker_thread;
 
 // Submits `n` jobs to `queue` through `url`, runs a worker on them, calls
 // `disrupt` once `after` have run, and checks that every job ends completed once.
@@ -156,7 +139,7 @@ TEST(ClusterFailover, QueueSlotMigratedUnderLoadLosesNoJobAndFinishesNoneTwice) 
     auto ids = load.submit("mig", 1500);
     int slot = cluster.keyslot("{q:mig}");
     int from = cluster.master_of(slot);
-    int to = (from + 1) % 3;
+    int to = cluster.other_master(from);
     load.run("mig", ids, 300, [&] { cluster.move_slot(slot, to); });
     EXPECT_EQ(cluster.master_of(slot), to);
 }

@@ -8,6 +8,7 @@
 #include "testing/redis_server.hpp"
 #include "testing/run_coro.hpp"
 #include "util/clock.hpp"
+#include "worker/test_worker_thread.hpp"
 
 #include <spool/error.hpp>
 
@@ -25,27 +26,7 @@ using spool::testing::wait_until;
 
 namespace {
 
-// A worker on its own io_context thread.
-class worker_thread {
-public:
-    worker_thread(worker_options opts, std::function<void(worker&)> setup) : w_{io_, std::move(opts)} {
-        setup(w_);
-        w_.start();
-        thread_ = std::thread{[this] { io_.run(); }};
-    }
-    ~worker_thread() { stop(200ms); }
-    void stop(std::chrono::milliseconds grace) {
-        if (!thread_.joinable()) return;
-        asio::co_spawn(io_, w_.stop(grace), [this](std::exception_ptr) { io_.stop(); });
-        thread_.join();
-    }
-    worker& get() { return w_; }
-
-private:
-    asio::io_context io_;
-    worker w_;
-    std::thread thread_;
-};
+using spool::test::worker_thread;
 
 class WorkerTest : public spool::testing::RedisTest {
 protected:
