@@ -220,6 +220,7 @@ asio::awaitable<result<std::size_t>> enqueue_bulk(store::broker& b, std::string 
 asio::awaitable<std::string> echo(job_context& job) { co_return job.payload(); }
 
 bool replicated = false;  // --replicated
+int partitions = 1;       // --partitions
 
 // A worker on its own thread, as a separate `spool worker` process would be.
 struct bench_worker {
@@ -231,6 +232,7 @@ struct bench_worker {
         w = std::make_unique<worker>(io, std::move(o));
         queue_options qo;
         qo.replicated = replicated;
+        qo.partitions = partitions;
         w->handle(queue, handler::async(echo), qo);
         w->start();
         thread = std::thread{[this, spin] { run_polling(io, spin); }};
@@ -269,6 +271,7 @@ std::string worker_config_file(const std::string& prefix) {
     std::string path = "/tmp/" + prefix + "-worker.yaml";
     std::ofstream f{path};
     f << (replicated ? "durability: replicated\n" : "") << "queues:\n  process:\n    handler: echo\n";
+    if (partitions > 1) f << "    partitions: " << partitions << "\n";
     return path;
 }
 
@@ -318,6 +321,9 @@ int run_bench(const bench_options& o) {
     store::broker_options bo;
     bo.prefix = b.prefix;
     if (o.replicated) bo.replicated_queues = {"*"};
+    partitions = std::max(1, o.partitions);
+    if (partitions > 1)
+        for (const char* q : {"enqueue", "process", "latency"}) bo.partitions[q] = partitions;
     store::broker broker{*b.conn, bo};
     boost::json::object out;
     auto say = [&](const std::string& line) {
@@ -487,6 +493,7 @@ int run_bench(const bench_options& o) {
     out["workers"] = o.workers;
     out["payload_bytes"] = o.payload_bytes;
     out["replicated"] = o.replicated;
+    out["partitions"] = partitions;
     if (o.json) std::cout << boost::json::serialize(out) << std::endl;
     b.conn->stop();
     return 0;

@@ -27,6 +27,9 @@ struct bench_options {
     // durability: replicated for every phase (WAIT for one replica after each
     // submit and completion call): needs a replica of the bench's Redis.
     bool replicated = false;
+    // Every bench queue spread over this many partitions (one hash tag each): on
+    // a Redis Cluster, their load spreads over the masters.
+    int partitions = 1;
     bool json = false;
 };
 

@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0, 1 << 20));
     b->add_flag("--replicated", bench.replicated,
                 "durability: replicated (submits and completions wait for a replica; the Redis needs one)");
+    b->add_option("--partitions", bench.partitions, "Partitions of each bench queue (1..64)")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
     b->add_flag("--json", bench.json, "Print one JSON object");
     int code = 0;
     b->callback([&] { code = spool::app::run_bench(bench); });

@@ -123,6 +123,8 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     if (cfg.replicated) bo.replicated_queues.insert("*");
     for (const auto& [name, q] : cfg.queues)
         if (q.replicated) (*q.replicated ? bo.replicated_queues : bo.async_queues).insert(name);
+    for (const auto& [name, q] : cfg.queues)
+        if (q.partitions > 1) bo.partitions[name] = q.partitions;
     store::broker broker{*conn, bo};
 
     http::server_options so;

@@ -61,6 +61,7 @@ int run_worker(const conf::flag_values& flags) {
         qo.lease = policy.lease;
         qo.backoff_base = policy.backoff_base;
         qo.replicated = cfg->queue_replicated(q);
+        qo.partitions = policy.partitions;
         if (cfg->find_queue(q)) qo.timeout = policy.timeout;  // the operator's ceiling
         w.handle(q, std::move(*h), qo);
     }

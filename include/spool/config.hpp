@@ -80,6 +80,9 @@ struct queue_policy {
     int concurrency = 0;  // per-worker limit for this queue; 0: only the worker's limit
     // durability: replicated (true) or async (false); unset: the config's `durability`.
     std::optional<bool> replicated;
+    // Physical queues the queue is spread over (1..64), each its own hash tag:
+    // on a Redis Cluster its load spreads over shards (docs/operations.md).
+    int partitions = 1;
     exec_options exec;
     http_options http;
     simulation_options simulation;

@@ -36,6 +36,9 @@ struct queue_options {
     std::chrono::milliseconds backoff_base{60000};    // retry n waits base * 2^(n-1), with jitter
     std::chrono::seconds timeout{0};                  // a ceiling on the job's timeout_seconds; 0: none
     bool replicated = false;                          // durability: replicated (completions WAIT for a replica)
+    // `partitions: N`: claim from each of the queue's N partitions (and any other
+    // partition Redis lists for it); `concurrency` holds for all of them together.
+    int partitions = 1;
 };
 
 struct worker_options {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -225,7 +226,7 @@ constexpr std::int64_t i32_max = std::numeric_limits<int>::max();
 
 const std::vector<std::string_view> common_queue_keys = {"handler",         "timeout_seconds", "max_retries",
                                                          "backoff_base_ms", "lease_seconds",   "concurrency",
-                                                         "durability"};
+                                                         "durability",      "partitions"};
 
 // `durability: replicated | async`.
 bool read_durability(const reader& r, const entry& e) {
@@ -325,6 +326,10 @@ queue_policy read_queue(const reader& r, const entry& q) {
     queue_policy p;
     p.name = q.key.Scalar();
     if (p.name.empty()) r.fail_key(q, "a queue name must not be empty");
+    if (p.name.size() > 128 || !std::all_of(p.name.begin(), p.name.end(), [](unsigned char c) {
+            return std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == ':';
+        }))
+        r.fail_key(q, "a queue name is 1 to 128 letters, digits, '_', '-', '.' or ':'");
     if (!q.value.IsMap()) r.fail(q, "expected a map, got " + describe(q.value));
     // The handler decides which keys are allowed, so read it first.
     auto h = q.value["handler"];
@@ -355,6 +360,8 @@ queue_policy read_queue(const reader& r, const entry& q) {
             p.concurrency = static_cast<int>(r.integer(e, 0, 100000));
         else if (k == "durability")
             p.replicated = read_durability(r, e);
+        else if (k == "partitions")
+            p.partitions = static_cast<int>(r.integer(e, 1, 64));
         else if (p.handler == "exec")
             read_exec_key(r, e, p.exec);
         else if (p.handler == "http")

@@ -581,3 +581,21 @@ TEST(Durability, FileEnvironmentAndPerQueueExceptions) {
         return std::string_view{n} == "SPOOL_DURABILITY" ? "yes" : nullptr;
     }));
 }
+
+TEST(Partitions, PerQueueWithBoundsAndQueueNamesWithoutHash) {
+    auto c = spool::conf::parse("queues:\n  wide:\n    handler: echo\n    partitions: 3\n  plain:\n    handler: echo\n",
+                                "spool.yaml");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->queues.at("wide").partitions, 3);
+    EXPECT_EQ(c->queues.at("plain").partitions, 1);
+    for (const char* n : {"0", "65", "two"}) {
+        auto bad = spool::conf::parse(std::string{"queues:\n  q:\n    handler: echo\n    partitions: "} + n + "\n",
+                                      "spool.yaml");
+        ASSERT_FALSE(bad) << n;
+        EXPECT_NE(bad.error().message.find("partitions"), std::string::npos) << bad.error().message;
+    }
+    // '#' separates a queue from its partition number in Redis: not in a queue name.
+    auto hash = spool::conf::parse("queues:\n  \"a#1\":\n    handler: echo\n", "spool.yaml");
+    ASSERT_FALSE(hash);
+    EXPECT_NE(hash.error().message.find("a queue name is 1 to 128"), std::string::npos) << hash.error().message;
+}

@@ -7,6 +7,7 @@
 
 #include "store/codec.hpp"
 #include "store/keys.hpp"
+#include "store/partitions.hpp"
 #include "store/scripts.hpp"
 #include "util/ids.hpp"
 #include "util/log.hpp"
@@ -52,6 +53,14 @@ bool valid_queue_name(std::string_view q) {
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == ':'))
             return false;
     return true;
+}
+
+// The queue name events and answers carry: the logical queue of a partition.
+std::string shown(std::string_view physical) { return std::string{logical_queue(physical)}; }
+
+int partitions_for(const broker_options& o, std::string_view queue) {
+    auto it = o.partitions.find(queue);
+    return it == o.partitions.end() ? 1 : std::clamp(it->second, 1, max_partitions);
 }
 
 std::vector<std::string> string_list(const reply& r) {
@@ -137,6 +146,7 @@ struct broker::impl {
     tag_cache tags;
     std::vector<std::shared_ptr<pending_submit>> waiting;
     bool submitting = false;
+    std::uint64_t next_partition = 0;  // round robin for jobs without a unique_key
     // When each queue's registration (queue set, tag) was last written back.
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> asserted;
 
@@ -182,7 +192,8 @@ struct replication {
     std::chrono::milliseconds timeout{0};
 };
 
-replication replication_for(const broker_options& o, std::string_view queue) {
+replication replication_for(const broker_options& o, std::string_view physical) {
+    const auto queue = logical_queue(physical);
     const bool wanted = o.replicated_queues.count(queue) > 0 ||
                         (o.replicated_queues.count("*") > 0 && o.async_queues.count(queue) == 0);
     if (!wanted) return {};
@@ -336,7 +347,14 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
             continue;
         }
         s.priority = std::clamp(s.priority, min_priority, max_priority);
-        by_queue[s.queue].push_back(i);
+        // A partitioned queue: a unique_key always lands in the same partition (its
+        // dedupe lives there); other jobs go round robin.
+        const int n = partitions_for(opts_, s.queue);
+        int p = 0;
+        if (n > 1)
+            p = s.unique_key.empty() ? static_cast<int>(impl_->next_partition++ % static_cast<std::uint64_t>(n))
+                                     : partition_of_key(s.unique_key, n);
+        by_queue[partition_queue(s.queue, p, n)].push_back(i);
     }
     for (auto& [queue, idx] : by_queue) {
         // The queue's tag goes into each id, so reads find the job without an
@@ -350,7 +368,7 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
             std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.all(queue),
                                           k.marker(queue), k.meta(queue),      k.unique(queue)};
             std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
-                                          queue};
+                                          shown(queue)};
             command index{"HSET", k.ids()};
             keys.reserve(keys.size() + (end - start));
             args.reserve(args.size() + 10 * (end - start));
@@ -379,6 +397,7 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
             // a fresh replica) without costing every submit three more commands.
             if (indexed || impl_->reassert(queue)) {
                 pre.push_back(command{"SADD", k.queues(), queue});
+                if (partition_index(queue) > 0) pre.push_back(command{"SADD", k.queues(), shown(queue)});
                 if (!indexed) {
                     pre.push_back(command{"HSETNX", k.queue_tags(), "n:" + std::to_string(*tag), queue});
                     pre.push_back(command{"HSETNX", k.queue_tags(), "q:" + queue, std::to_string(*tag)});
@@ -462,7 +481,7 @@ asio::awaitable<result<job_record>> broker::get(std::string id) {
     auto j = codec::decode_job(*r, opts_.clock->now());
     if (j) {
         j->id = std::move(id);  // the key's (the record does not repeat them)
-        j->queue = std::move(*q);
+        j->queue = shown(*q);
     }
     co_return j;
 }
@@ -535,7 +554,7 @@ asio::awaitable<result<job_status>> broker::cancel(std::string id, millis now) {
     const auto& queue = *q;
     std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.cancelled(queue), k.meta(queue), k.unique(queue),
          k.cancels(queue), k.job(queue, id)};
-    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue, id, k.cancel_channel()};
+    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), shown(queue), id, k.cancel_channel()};
     auto r = co_await run_script(conn_, scripts::cancel(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
     const auto& s = r->str;
@@ -554,7 +573,7 @@ asio::awaitable<result<void>> broker::remove(std::string id, millis now) {
                                   k.completed(queue), k.failed(queue), k.cancelled(queue), k.all(queue),
                                   k.unique(queue), k.cancels(queue), k.job(queue, id), k.progress(queue, id),
                                   k.result(queue, id), k.events(queue, id)};
-    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), queue, id, k.cancel_channel()};
+    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), shown(queue), id, k.cancel_channel()};
     auto r = co_await run_script(conn_, scripts::remove(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
     auto d = co_await run_cmd(conn_, command{"HDEL", k.ids(), id});
@@ -570,7 +589,7 @@ asio::awaitable<result<void>> broker::retry(std::string id, millis now) {
     const auto& queue = *q;
     std::vector<std::string> keys_v{k.failed(queue), k.cancelled(queue), k.queued(queue), k.marker(queue),
                                   k.unique(queue), k.job(queue, id), k.result(queue, id)};
-    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
+    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), shown(queue),
                                   id};
     auto r = co_await run_script(conn_, scripts::retry(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
@@ -805,7 +824,9 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
     }
     std::vector<std::string> queues;
     if (!q.queue.empty()) {
-        queues.push_back(q.queue);
+        auto parts = co_await partitions_of(q.queue);
+        if (!parts) co_return parts.error();
+        queues = std::move(*parts);
     } else {
         auto names = co_await queue_names();
         if (!names) co_return names.error();
@@ -868,7 +889,7 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
                 auto j = codec::decode_job((*recs)[i], now);
                 if (!j) continue;  // deleted meanwhile
                 j->id = candidates[i].id;
-                j->queue = queue;
+                j->queue = shown(queue);
                 if (!q.tenant.empty() && j->tenant != q.tenant) continue;
                 if (q.status && j->status != *q.status) continue;
                 found.emplace_back(candidates[i], std::move(*j));
@@ -915,29 +936,46 @@ asio::awaitable<result<std::vector<queue_info>>> broker::queues() {
     }
     auto r = co_await conn_.exec_many(std::move(cmds));
     if (!r) co_return r.error();
+    // Names are sorted, and a partition's name starts with its queue's: the
+    // partitions of one queue follow it, and are summed into it.
     for (std::size_t i = 0; i < names->size(); ++i) {
         const auto* base = &(*r)[7 * i];
-        queue_info qi;
-        qi.name = (*names)[i];
+        const auto logical = logical_queue((*names)[i]);
+        if (out.empty() || out.back().name != logical) {
+            out.emplace_back();
+            out.back().name = std::string{logical};
+        }
+        queue_info& qi = out.back();
         const auto& meta = base[0].elements;
         for (std::size_t m = 0; m + 1 < meta.size(); m += 2) {
             const auto& f = meta[m].str;
             long long v = to_ll(meta[m + 1].str);
-            if (f == "paused") qi.paused = v == 1;
-            else if (f == "submitted") qi.submitted_total = v;
-            else if (f == "completed") qi.completed_total = v;
-            else if (f == "failed") qi.failed_total = v;
-            else if (f == "retried") qi.retried_total = v;
+            if (f == "paused") qi.paused = qi.paused || v == 1;
+            else if (f == "submitted") qi.submitted_total += v;
+            else if (f == "completed") qi.completed_total += v;
+            else if (f == "failed") qi.failed_total += v;
+            else if (f == "retried") qi.retried_total += v;
         }
-        qi.queued = int_of(base[1]);
-        qi.scheduled = int_of(base[2]);
-        qi.active = int_of(base[3]);
-        qi.completed = int_of(base[4]);
-        qi.failed = int_of(base[5]);
-        qi.cancelled = int_of(base[6]);
-        out.push_back(std::move(qi));
+        qi.queued += int_of(base[1]);
+        qi.scheduled += int_of(base[2]);
+        qi.active += int_of(base[3]);
+        qi.completed += int_of(base[4]);
+        qi.failed += int_of(base[5]);
+        qi.cancelled += int_of(base[6]);
     }
     co_return out;
+}
+
+asio::awaitable<result<std::vector<std::string>>> broker::partitions_of(std::string queue) {
+    auto parts = partition_queues(queue, partitions_for(opts_, queue));
+    // Partitions Redis knows beyond the configured ones: another process's
+    // setting, or an earlier one's (their jobs are still there).
+    auto names = co_await queue_names();
+    if (!names) co_return names.error();
+    for (auto& n : *names)
+        if (logical_queue(n) == queue && std::find(parts.begin(), parts.end(), n) == parts.end())
+            parts.push_back(std::move(n));
+    co_return parts;
 }
 
 asio::awaitable<result<bool>> broker::queue_exists(std::string queue) {
@@ -947,23 +985,29 @@ asio::awaitable<result<bool>> broker::queue_exists(std::string queue) {
 }
 
 asio::awaitable<result<void>> broker::pause(std::string queue) {
-    if (!valid_queue_name(queue)) co_return errc::invalid_argument;
-    std::vector<command> cmds;
-    cmds.push_back(command{"SADD", impl_->k.queues(), queue});
-    cmds.push_back(command{"HSET", impl_->k.meta(queue), "paused", 1});
-    auto r = co_await conn_.exec_many(std::move(cmds));
-    if (!r) co_return r.error();
-    co_return result<void>{};
+    co_return co_await set_paused(std::move(queue), true);
 }
 
 asio::awaitable<result<void>> broker::resume(std::string queue) {
+    co_return co_await set_paused(std::move(queue), false);
+}
+
+// Every partition of the queue (each is a queue of its own to the claim script).
+asio::awaitable<result<void>> broker::set_paused(std::string queue, bool paused) {
     if (!valid_queue_name(queue)) co_return errc::invalid_argument;
+    auto parts = co_await partitions_of(queue);
+    if (!parts) co_return parts.error();
     std::vector<command> cmds;
     cmds.push_back(command{"SADD", impl_->k.queues(), queue});
-    cmds.push_back(command{"HSET", impl_->k.meta(queue), "paused", 0});
-    cmds.push_back(command{"ZADD", impl_->k.marker(queue), 0, "w"});  // wake blocked workers
+    for (const auto& p : *parts) {
+        if (p != queue) cmds.push_back(command{"SADD", impl_->k.queues(), p});
+        cmds.push_back(command{"HSET", impl_->k.meta(p), "paused", paused ? 1 : 0});
+        if (!paused) cmds.push_back(command{"ZADD", impl_->k.marker(p), 0, "w"});  // wake blocked workers
+    }
     auto r = co_await conn_.exec_many(std::move(cmds));
     if (!r) co_return r.error();
+    for (const auto& x : *r)
+        if (x.is_error()) co_return errc::redis_error;
     co_return result<void>{};
 }
 
@@ -1036,7 +1080,7 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
         std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.active(queue),
                                       k.leases(queue), k.meta(queue),      k.marker(queue)};
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
-                                      queue, req.worker_id, status, std::to_string(req.lease.count()),
+                                      shown(queue), req.worker_id, status, std::to_string(req.lease.count()),
                                       std::to_string(max_jobs)};
         for (auto& id : req.candidates) {
             keys.push_back(k.job(queue, id));
@@ -1069,7 +1113,7 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
     if (batch.paused || e.size() < 4) co_return batch;
 
     std::vector<std::string> keys{k.active(queue), k.leases(queue)};
-    std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
+    std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), shown(queue),
                                   req.worker_id, status};
     std::vector<std::pair<std::string, std::int64_t>> claimed;
     for (std::size_t i = 2; i + 1 < e.size(); i += 2) {
@@ -1124,7 +1168,7 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
         std::vector<std::string> keys{k.active(queue), k.leases(queue), k.completed(queue),
                                       k.meta(queue),   k.unique(queue), k.cancels(queue)};
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
-                                      queue, std::to_string(opts_.inline_result_bytes)};
+                                      shown(queue), std::to_string(opts_.inline_result_bytes)};
         keys.reserve(keys.size() + 2 * (end - start));
         args.reserve(args.size() + 9 * (end - start));
         const std::string ts = std::to_string(now);
@@ -1167,7 +1211,7 @@ asio::awaitable<result<std::vector<fail_outcome>>> broker::fail(std::string queu
     std::vector<std::string> keys{k.active(queue), k.leases(queue), k.scheduled(queue),
                                   k.failed(queue), k.meta(queue),   k.unique(queue),
                                   k.marker(queue), k.cancels(queue), k.cancelled(queue)};
-    std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue};
+    std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), shown(queue)};
     for (auto& f : failed) {
         keys.push_back(k.job(queue, f.id));
         args.push_back(f.id);
@@ -1196,7 +1240,7 @@ asio::awaitable<result<void>> broker::release(std::string queue, std::vector<lea
     const auto& k = impl_->k;
     std::vector<std::string> keys{k.active(queue),  k.leases(queue),    k.queued(queue), k.marker(queue),
                                   k.cancels(queue), k.cancelled(queue), k.unique(queue), k.meta(queue)};
-    std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue};
+    std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), shown(queue)};
     for (const auto& l : leases) {
         keys.push_back(k.job(queue, l.id));
         args.push_back(l.id);
@@ -1232,7 +1276,7 @@ asio::awaitable<result<void>> broker::progress(std::string queue, lease_ref leas
     percent = std::clamp(percent, 0, 100);
     if (message.size() > 1024) message.resize(1024);
     std::vector<std::string> keys_v{k.leases(queue), k.job(queue, lease.id), k.progress(queue, lease.id)};
-    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
+    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), shown(queue),
                                   lease.id, std::to_string(lease.token), std::to_string(percent), std::move(message)};
     auto r = co_await run_script(conn_, scripts::progress(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
@@ -1243,7 +1287,7 @@ asio::awaitable<result<void>> broker::progress(std::string queue, lease_ref leas
 asio::awaitable<result<void>> broker::mark_running(std::string queue, lease_ref lease, millis now) {
     const auto& k = impl_->k;
     std::vector<std::string> keys_v{k.leases(queue), k.job(queue, lease.id)};
-    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), queue,
+    std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), shown(queue),
                                   lease.id, std::to_string(lease.token)};
     auto r = co_await run_script(conn_, scripts::mark_running(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
@@ -1358,7 +1402,7 @@ asio::awaitable<result<std::size_t>> broker::promote_due(std::string queue, mill
         if (ids->empty()) break;
         std::vector<std::string> keys{k.scheduled(queue), k.queued(queue), k.marker(queue)};
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
-                                      queue};
+                                      shown(queue)};
         for (auto& id : *ids) {
             keys.push_back(k.job(queue, id));
             args.push_back(std::move(id));
@@ -1382,7 +1426,7 @@ asio::awaitable<result<std::size_t>> broker::reclaim_expired(std::string queue, 
                                       k.failed(queue), k.meta(queue),   k.unique(queue),
                                       k.marker(queue), k.cancels(queue), k.cancelled(queue)};
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
-                                      queue};
+                                      shown(queue)};
         for (auto& id : *ids) {
             keys.push_back(k.job(queue, id));
             args.push_back(std::move(id));

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -45,6 +46,10 @@ struct broker_options {
     std::set<std::string, std::less<>> async_queues;
     int replicas = 1;
     std::chrono::milliseconds replica_timeout{1000};
+    // `partitions: N` (store/partitions.hpp): submits to these queues spread over
+    // N physical queues; absent: 1. Reads, lists, queue figures and pause/resume
+    // cover every partition Redis knows whatever this says.
+    std::map<std::string, int, std::less<>> partitions;
 };
 
 // A job handed to a worker by claim(). `token` fences the attempt: complete,
@@ -202,7 +207,12 @@ public:
     asio::awaitable<result<std::optional<job_event>>> last_event(std::string id);
 
     // --- queues ---
+    // Physical queue names (every partition of every queue), sorted.
     asio::awaitable<result<std::vector<std::string>>> queue_names();
+    // The physical queues of one logical queue: its configured partitions and any
+    // other partition Redis lists (from an earlier `partitions` setting), partition 0 first.
+    asio::awaitable<result<std::vector<std::string>>> partitions_of(std::string queue);
+    // Figures per logical queue, summed over its partitions (paused: any is).
     asio::awaitable<result<std::vector<queue_info>>> queues();
     // True when the queue is known to Redis (a job was submitted to it, or it was paused).
     asio::awaitable<result<bool>> queue_exists(std::string queue);
@@ -256,6 +266,8 @@ public:
     struct impl;
 
 private:
+    asio::awaitable<result<void>> set_paused(std::string queue, bool paused);
+
     redis::connection& conn_;
     broker_options opts_;
     std::unique_ptr<impl> impl_;

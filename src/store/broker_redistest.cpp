@@ -1,7 +1,9 @@
 // src/store/broker_redistest.cpp
 // Every transition of the job state machine against a real redis-server.
+#include "redis/subscriber.hpp"
 #include "store/broker.hpp"
 #include "store/keys.hpp"
+#include "store/partitions.hpp"
 #include "testing/redis_server.hpp"
 #include "testing/run_coro.hpp"
 #include "util/ids.hpp"
@@ -753,4 +755,118 @@ TEST_F(BrokerTest, ReplicatedQueueSaysSoWhenNoReplicaConfirms) {
     auto o = run(all.submit(s, now()));
     ASSERT_FALSE(o);
     EXPECT_EQ(o.error(), errc::not_replicated);
+}
+
+TEST_F(BrokerTest, PartitionedQueueSpreadsJobsAndAnswersAsOneQueue) {
+    broker_options bo;
+    bo.clock = &clock_;
+    bo.partitions = {{"wide", 3}};
+    store::broker wide{*conn_, bo};
+    const auto parts = partition_queues("wide", 3);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 30; ++i) {
+        job_spec s;
+        s.queue = "wide";
+        s.payload = "{\"i\":" + std::to_string(i) + "}";
+        auto r = run(wide.submit(s, now()));
+        ASSERT_TRUE(r);
+        ids.push_back(r->id);
+    }
+    // Round robin: ten in each partition, each partition a queue of its own in Redis.
+    for (const auto& p : parts) EXPECT_EQ(redis().zcard(key(p, "queued")), 10) << p;
+    auto names = run(wide.queue_names()).value();
+    for (const auto& p : parts) EXPECT_NE(std::find(names.begin(), names.end(), p), names.end()) << p;
+
+    // Every answer names the logical queue, summed over its partitions.
+    auto qs = run(wide.queues()).value();
+    ASSERT_EQ(qs.size(), 1u);
+    EXPECT_EQ(qs[0].name, "wide");
+    EXPECT_EQ(qs[0].queued, 30);
+    EXPECT_EQ(qs[0].submitted_total, 30);
+    EXPECT_EQ(run(wide.get(ids[4])).value().queue, "wide");
+    EXPECT_TRUE(run(wide.queue_exists("wide")).value());
+    list_query lq;
+    lq.queue = "wide";
+    lq.limit = 12;
+    std::set<std::string> listed;
+    for (int page = 0; page < 5; ++page) {
+        auto pg = run(wide.list(lq)).value();
+        for (const auto& j : pg.jobs) {
+            EXPECT_EQ(j.queue, "wide");
+            listed.insert(j.id);
+        }
+        if (pg.next_cursor.empty()) break;
+        lq.cursor = pg.next_cursor;
+    }
+    EXPECT_EQ(listed, std::set<std::string>(ids.begin(), ids.end()));
+    // A broker that was not told about the partitions (another API replica with an
+    // older config) still lists and counts all of them.
+    lq.cursor.clear();
+    lq.limit = 100;
+    EXPECT_EQ(run(broker_->list(lq)).value().jobs.size(), 30u);
+    EXPECT_EQ(run(broker_->queues()).value().at(0).queued, 30);
+
+    // Pause and resume hold for every partition.
+    ASSERT_TRUE(run(wide.pause("wide")));
+    EXPECT_TRUE(run(wide.queues()).value().at(0).paused);
+    for (const auto& p : parts) EXPECT_TRUE(claim(p).paused) << p;
+    ASSERT_TRUE(run(wide.resume("wide")));
+    EXPECT_FALSE(run(wide.queues()).value().at(0).paused);
+    for (const auto& p : parts) EXPECT_EQ(claim(p, 10).jobs.size(), 10u) << p;
+}
+
+TEST_F(BrokerTest, PartitionedQueueDedupesAUniqueKeyInOnePartition) {
+    broker_options bo;
+    bo.clock = &clock_;
+    bo.partitions = {{"wide", 4}};
+    store::broker wide{*conn_, bo};
+    job_spec s;
+    s.queue = "wide";
+    s.unique_key = "invoice-17";
+    auto first = run(wide.submit(s, now())).value();
+    for (int i = 0; i < 5; ++i) {
+        auto again = run(wide.submit(s, now())).value();
+        EXPECT_TRUE(again.duplicate);
+        EXPECT_EQ(again.id, first.id);
+    }
+    const auto home = partition_queue("wide", partition_of_key("invoice-17", 4), 4);
+    EXPECT_EQ(redis().zcard(key(home, "queued")), 1);
+    EXPECT_EQ(run(wide.queues()).value().at(0).queued, 1);
+}
+
+TEST_F(BrokerTest, JobEventsNameTheLogicalQueue) {
+    broker_options bo;
+    bo.clock = &clock_;
+    bo.partitions = {{"wide", 2}};
+    store::broker wide{*conn_, bo};
+    auto sub = redis::subscriber::create(ctx_.get_executor(), redis::parse_url(redis().url()).value());
+    sub->subscribe({wide.updates_channel()});
+    sub->start();
+    std::vector<std::string> got;
+    asio::co_spawn(
+        ctx_,
+        [&]() -> asio::awaitable<void> {
+            for (;;) {
+                auto m = co_await sub->receive();
+                if (!m) co_return;
+                got.push_back(m->payload);
+            }
+        },
+        asio::detached);
+    // Submit (round robin over both partitions) until the subscription is live
+    // and events of both partitions have arrived.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+    while (got.size() < 4 && std::chrono::steady_clock::now() < deadline) {
+        job_spec s;
+        s.queue = "wide";
+        ASSERT_TRUE(run(wide.submit(s, now())));
+        ctx_.run_for(std::chrono::milliseconds{20});
+    }
+    ASSERT_GE(got.size(), 4u);
+    for (const auto& m : got) {
+        EXPECT_NE(m.find("\"queue\":\"wide\""), std::string::npos) << m;
+        EXPECT_EQ(m.find('#'), std::string::npos) << m;
+    }
+    sub->stop();
+    ctx_.run_for(std::chrono::milliseconds{20});
 }

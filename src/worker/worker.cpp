@@ -1,8 +1,11 @@
 // src/worker/worker.cpp
 // The worker runtime. Loops, all on the worker's io_context:
-//   claimer (one per queue)  claim a batch when slots are free; when nothing is
-//                            ready, block on Redis (BZPOPMIN on the queue's
-//                            marker, own connection) until a submit wakes it
+//   claimer (one per queue   claim a batch when slots are free; when nothing is
+//    partition)              ready, block on Redis (BZPOPMIN on the partition's
+//                            marker, own connection) until a submit wakes it.
+//                            Free slots go to the claimers that wait for them
+//                            in equal shares, woken in turn, so no partition or
+//                            queue starves while another has a backlog
 //   run_job (one per job)    validate, run the handler, report the outcome
 //   flusher (one per queue)  batches completions into one script call
 //   ticker                   timeouts, hard stops, lease renewal, heartbeat,
@@ -16,6 +19,7 @@
 #include "redis/subscriber.hpp"
 #include "store/broker.hpp"
 #include "store/codec.hpp"
+#include "store/partitions.hpp"
 #include "util/asio.hpp"
 #include "util/clock.hpp"
 #include "util/log.hpp"
@@ -31,6 +35,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -87,12 +92,22 @@ struct worker::impl {
         result<void> outcome;
     };
 
+    // The jobs of one logical queue over all its partitions (its concurrency limit).
+    struct group_state {
+        int running = 0;
+        int reserved = 0;  // slots held by claims on their way
+    };
+
+    // One physical queue: a partition of a logical queue (partition 0 is the queue itself).
     struct queue_state {
-        queue_state(std::string n, handler hd, queue_options o, asio::any_io_executor ex)
-            : name{std::move(n)}, h{std::move(hd)}, opts{o}, slot_free{ex, forever} {}
+        queue_state(std::string n, handler hd, queue_options o, group_state* g, asio::any_io_executor ex)
+            : name{std::move(n)}, logical{store::logical_queue(name)}, h{std::move(hd)}, opts{o}, group{g},
+              slot_free{ex, forever} {}
         std::string name;
+        std::string logical;
         handler h;
         queue_options opts;
+        group_state* group;
         int running = 0;
         std::shared_ptr<redis::connection> blocking;
         asio::steady_timer slot_free;
@@ -112,7 +127,12 @@ struct worker::impl {
     std::shared_ptr<redis::subscriber> sub_;
     std::unique_ptr<store::broker> broker_;
     std::unique_ptr<asio::thread_pool> pool_;
-    std::map<std::string, std::unique_ptr<queue_state>> queues_;
+    std::map<std::string, std::unique_ptr<queue_state>> queues_;  // by physical name
+    std::map<std::string, group_state> groups_;                     // by logical name
+    std::optional<redis::connection_options> ropts_;
+    int reserved_ = 0;       // slots held by claims on their way (total_running_ excludes them)
+    int slot_waiters_ = 0;   // claimers waiting for a free slot
+    std::size_t wake_from_ = 0;  // the claimer finish() wakes first (turns rotate)
     std::unordered_map<std::string, std::shared_ptr<running_job>> running_;
     int total_running_ = 0;
     task_group tasks_;
@@ -134,28 +154,67 @@ struct worker::impl {
     }
 
     int free_slots(const queue_state& q) const {
-        int free = opts_.concurrency - total_running_;
-        if (q.opts.concurrency > 0) free = std::min(free, q.opts.concurrency - q.running);
+        int free = opts_.concurrency - total_running_ - reserved_;
+        if (q.opts.concurrency > 0) free = std::min(free, q.opts.concurrency - q.group->running - q.group->reserved);
         return free;
+    }
+
+    // Adds the claimer of one physical queue (at start, or a partition found later).
+    queue_state* add_queue(std::string physical, const handler& h, queue_options qo) {
+        auto& group = groups_[std::string{store::logical_queue(physical)}];
+        auto ex = io_.get_executor();
+        auto& q = queues_[physical];
+        q = std::make_unique<queue_state>(std::move(physical), h, qo, &group, ex);
+        return q.get();
+    }
+
+    void run_claimer(queue_state* q) {
+        q->blocking = redis::connection::create(io_.get_executor(), *ropts_);
+        q->blocking->start();
+        tasks_.spawn(claimer(q), "claimer:" + q->name);
+    }
+
+    // Partitions of our queues that Redis lists but we do not claim from (another
+    // process's `partitions`, or an earlier one's): claim from them too.
+    asio::awaitable<void> adopt_partitions() {
+        auto names = co_await broker_->queue_names();
+        if (!names) co_return;
+        for (auto& n : *names) {
+            if (queues_.count(n) || stopping_) continue;
+            auto logical = std::string{store::logical_queue(n)};
+            auto base = queues_.find(logical);
+            if (base == queues_.end()) continue;
+            log_->info("queue {}: claiming from partition {} too", logical, n);
+            run_claimer(add_queue(n, base->second->h, base->second->opts));
+        }
+    }
+
+    // Wakes every claimer waiting for a slot, starting one further each time.
+    void wake_claimers() {
+        if (queues_.empty()) return;
+        auto start = wake_from_++ % queues_.size();
+        auto it = std::next(queues_.begin(), static_cast<std::ptrdiff_t>(start));
+        for (std::size_t i = 0; i < queues_.size(); ++i) {
+            it->second->slot_free.cancel();
+            if (++it == queues_.end()) it = queues_.begin();
+        }
     }
 
     void start() {
         auto ropts = redis::parse_url(opts_.redis_url);
         if (!ropts) throw std::runtime_error("invalid Redis URL: " + opts_.redis_url);
         ropts->client_name = "spool-worker:" + opts_.id;
+        ropts_ = *ropts;
         conn_ = redis::connection::create(io_.get_executor(), *ropts);
         conn_->start();
         store::broker_options bo;
         bo.prefix = opts_.prefix;
         for (auto& [name, q] : queues_)
-            if (q->opts.replicated) bo.replicated_queues.insert(name);
+            if (q->opts.replicated) bo.replicated_queues.insert(q->logical);
         broker_ = std::make_unique<store::broker>(*conn_, bo);
         bool blocking_handlers = false;
-        for (auto& [name, q] : queues_) {
-            q->blocking = redis::connection::create(io_.get_executor(), *ropts);
-            q->blocking->start();
+        for (auto& [name, q] : queues_)
             blocking_handlers = blocking_handlers || bool(q->h.blocking_fn) || bool(q->h.validate);
-        }
         if (blocking_handlers) {
             int n = opts_.threads > 0 ? opts_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
             pool_ = std::make_unique<asio::thread_pool>(n);
@@ -163,7 +222,7 @@ struct worker::impl {
         sub_ = redis::subscriber::create(io_.get_executor(), *ropts);
         sub_->subscribe({broker_->cancel_channel()});
         sub_->start();
-        for (auto& [name, q] : queues_) tasks_.spawn(claimer(q.get()), "claimer:" + name);
+        for (auto& [name, q] : queues_) run_claimer(q.get());
         tasks_.spawn(ticker(), "ticker");
         tasks_.spawn(cancel_listener(), "cancel_listener");
         std::string names;
@@ -181,25 +240,37 @@ struct worker::impl {
         std::vector<std::string> candidates;
         while (!stopping_) {
             int free = free_slots(*q);
+            int sharing = 1;  // claimers splitting these slots
             if (free <= 0) {
+                ++slot_waiters_;
                 q->slot_free.expires_at(forever);
                 co_await q->slot_free.async_wait(use_tuple);
                 // Let the other completions of this turn free their slots too: one
                 // larger claim instead of several small ones.
                 co_await asio::post(io_, asio::use_awaitable);
-                continue;
+                sharing = slot_waiters_--;
+                free = free_slots(*q);
+                if (free <= 0) continue;
             }
             store::claim_request req;
             req.queue = q->name;
             req.worker_id = opts_.id;
-            req.max_jobs = std::min<std::size_t>(static_cast<std::size_t>(free), opts_.max_claim_batch);
+            const int share = (free + sharing - 1) / sharing;
+            req.max_jobs = std::min<std::size_t>(static_cast<std::size_t>(share), opts_.max_claim_batch);
+            const int held = static_cast<int>(req.max_jobs);
             req.lease = q->opts.lease;
             req.validating = bool(q->h.validate);
             req.candidates = std::move(candidates);
             candidates.clear();
             ++claims_in_flight_;
+            reserved_ += held;
+            q->group->reserved += held;
             auto batch = co_await broker_->claim(req, now());
+            reserved_ -= held;
+            q->group->reserved -= held;
             if (--claims_in_flight_ == 0 && stopping_) idle_.cancel();
+            // Slots this claim held but did not fill go back to the others.
+            if (!batch || batch->jobs.size() < req.max_jobs) wake_claimers();
             if (!batch) {
                 warn_throttled("claim from " + q->name + " failed: " + batch.error().message() + "; retrying");
                 if (!co_await sleep_for(retry)) co_return;
@@ -254,6 +325,7 @@ struct worker::impl {
         rj->control->wait_cancelled = [this, weak]() { return wait_cancelled(weak); };
         running_.emplace(rj->job.id, rj);
         ++q->running;
+        ++q->group->running;
         ++total_running_;
         asio::co_spawn(io_, run_job(rj), asio::bind_cancellation_slot(rj->hard_stop.slot(), asio::detached));
     }
@@ -264,7 +336,7 @@ struct worker::impl {
         auto* q = rj->q;
         job_info info;
         info.id = rj->job.id;
-        info.queue = q->name;
+        info.queue = q->logical;
         info.payload = std::move(rj->job.payload);
         info.attempt = rj->job.attempt;
         info.max_retries = rj->job.max_retries;
@@ -525,10 +597,11 @@ struct worker::impl {
     void finish(const std::shared_ptr<running_job>& rj) {
         running_.erase(rj->job.id);
         --rj->q->running;
+        --rj->q->group->running;
         --total_running_;
         // The process-wide concurrency is shared by every queue: a claimer of any
         // queue may be waiting for this slot, not only this job's own.
-        for (auto& [name, q] : queues_) q->slot_free.cancel();
+        wake_claimers();
         if (running_.empty()) idle_.cancel();
     }
 
@@ -558,6 +631,7 @@ struct worker::impl {
             if (t - last_heartbeat >= opts_.heartbeat.count()) {
                 last_heartbeat = t;
                 co_await heartbeat();
+                co_await adopt_partitions();
                 // Workers recover their queues' expired leases themselves, so a
                 // worker-only deployment (no `serve`) still re-runs the jobs of
                 // dead workers. The script re-checks, so racing `serve` is harmless.
@@ -602,7 +676,7 @@ struct worker::impl {
         w.id = opts_.id;
         w.host = host_name();
         w.pid = static_cast<int>(::getpid());
-        for (auto& [name, q] : queues_) w.queues.push_back(name);
+        for (auto& [name, group] : groups_) w.queues.push_back(name);
         w.concurrency = opts_.concurrency;
         w.cpu_cores = static_cast<int>(std::thread::hardware_concurrency());
         w.ram_bytes = ram_bytes();
@@ -675,8 +749,8 @@ worker::worker(asio::io_context& io, worker_options opts) : impl_{std::make_uniq
 worker::~worker() = default;
 
 void worker::handle(std::string queue, handler h, queue_options qo) {
-    auto ex = impl_->io_.get_executor();
-    impl_->queues_[queue] = std::make_unique<impl::queue_state>(queue, std::move(h), qo, ex);
+    for (auto& physical : store::partition_queues(queue, std::clamp(qo.partitions, 1, store::max_partitions)))
+        impl_->add_queue(std::move(physical), h, qo);
 }
 
 void worker::start() {
