@@ -2,6 +2,9 @@
 // The HTTP API end to end in one process: a real redis-server, a real broker
 // and the server on an ephemeral port, driven by a small blocking Beast client.
 #include "http/server_test_fixture.hpp"
+#include "store/partitions.hpp"
+
+#include <set>
 
 // ---------------------------------------------------------------- jobs
 
@@ -725,4 +728,51 @@ TEST_F(ServerTest, HealthIs503FastWhileRedisIsDownAndRecovers) {
     redis().start();
     EXPECT_TRUE(wait_until([&] { return get("/health").status == 200; }, 10s));
     EXPECT_EQ(post("/api/jobs", "{}").status, 201u);
+}
+
+TEST_F(ServerTest, PartitionedQueueIsOneQueueInEveryAnswer) {
+    store::broker_options bo;
+    bo.partitions = {{"pq", 3}};
+    start(defaults(), bo);
+    std::set<std::string> ids;
+    for (int i = 0; i < 9; ++i) ids.insert(submit(R"({"queue":"pq"})"));
+    auto one = get("/api/jobs/" + *ids.begin()).json();
+    EXPECT_EQ(one.at("queue").as_string(), "pq");
+
+    // Listed across partitions, newest first, every job once, paginated.
+    std::set<std::string> seen;
+    std::string last_created = "~";  // ISO 8601 times sort as text
+    std::string cursor;
+    for (int guard = 0; guard < 10; ++guard) {
+        auto page = get("/api/jobs?queue=pq&limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor));
+        ASSERT_EQ(page.status, 200u) << page.body;
+        auto v = page.json();
+        for (const auto& j : v.at("jobs").as_array()) {
+            EXPECT_EQ(j.at("queue").as_string(), "pq");
+            EXPECT_TRUE(seen.insert(std::string{j.at("job_id").as_string()}).second);
+            std::string created{j.at("created_at").as_string()};
+            EXPECT_LE(created, last_created);
+            last_created = created;
+        }
+        if (v.at("next_cursor").is_null()) break;
+        cursor = std::string{v.at("next_cursor").as_string()};
+    }
+    EXPECT_EQ(seen, ids);
+
+    // Queue figures, pause and metrics: the logical queue only.
+    auto qs = get("/api/queues");
+    ASSERT_EQ(qs.status, 200u);
+    EXPECT_EQ(qs.body.find('#'), std::string::npos) << qs.body;
+    auto arr = qs.json().at("queues").as_array();
+    ASSERT_EQ(arr.size(), 1u) << qs.body;
+    EXPECT_EQ(arr.at(0).at("name").as_string(), "pq");
+    EXPECT_EQ(arr.at(0).at("depth").at("queued").as_int64(), 9);
+    ASSERT_EQ(post("/api/queues/pq/pause", "").status, 200u);
+    for (const auto& p : store::partition_queues("pq", 3))
+        EXPECT_EQ(redis().cmd_str({"HGET", "spool:{q:" + p + "}:meta", "paused"}), "1") << p;
+    EXPECT_TRUE(get("/api/queues").json().at("queues").at(0).at("paused").as_bool());
+    ASSERT_EQ(post("/api/queues/pq/resume", "").status, 200u);
+    auto metrics = get("/metrics").body;
+    EXPECT_NE(metrics.find("queue=\"pq\""), std::string::npos) << metrics;
+    EXPECT_EQ(metrics.find('#' + std::string{"1."}), std::string::npos) << metrics;
 }

@@ -140,7 +140,7 @@ protected:
         return o;
     }
 
-    void start(http::server_options opts = defaults()) {
+    void start(http::server_options opts = defaults(), store::broker_options bo = {}) {
         auto copts = redis::parse_url(redis().url()).value();
         copts.request_timeout = 1000ms;
         copts.backoff_max = 100ms;
@@ -150,7 +150,7 @@ protected:
             conn_->start();
             sub_ = redis::subscriber::create(ioc_.get_executor(), copts);
             sub_->start();
-            broker_ = std::make_unique<store::broker>(*conn_, store::broker_options{});
+            broker_ = std::make_unique<store::broker>(*conn_, bo);
             server_ = std::make_unique<http::server>(ioc_, opts, *broker_, conn_, sub_);
             auto r = server_->start();
             EXPECT_TRUE(r.has_value());

@@ -10,6 +10,7 @@
 #include "redis/connection.hpp"
 #include "store/broker.hpp"
 #include "store/keys.hpp"
+#include "store/partitions.hpp"
 #include "testing/redis_cluster.hpp"
 #include "testing/run_coro.hpp"
 #include "util/clock.hpp"
@@ -21,6 +22,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -37,12 +39,15 @@ using spool::test::worker_thread;
 // `disrupt` once `after` have run, and checks that every job ends completed once.
 class load_run {
 public:
-    explicit load_run(std::string url) : url_{std::move(url)} {
+    // `partitions`: the queues' partitions (store/partitions.hpp), for submits and the worker.
+    explicit load_run(std::string url, int partitions = 1) : url_{std::move(url)}, partitions_{partitions} {
         auto o = redis::parse_url(url_).value();
         o.request_timeout = 10s;
         conn_ = redis::connection::create(ctx_.get_executor(), o);
         conn_->start();
-        broker_ = std::make_unique<store::broker>(*conn_, store::broker_options{});
+        store::broker_options bo;
+        for (const char* q : {"fo", "mig", "sfo", "wide"}) bo.partitions[q] = partitions;
+        broker_ = std::make_unique<store::broker>(*conn_, bo);
     }
     ~load_run() {
         conn_->stop();
@@ -75,6 +80,7 @@ public:
         wo.id = "failover-" + queue;
         queue_options qo;
         qo.lease = 1500ms;  // a completion lost with the old master comes back soon
+        qo.partitions = partitions_;
         worker_thread w{wo, [&](worker& wk) { wk.handle(queue, handler::blocking(work), qo); }};
         ASSERT_TRUE(wait_until(
             [&] {
@@ -107,14 +113,21 @@ public:
         }
     }
 
+    // Over every partition; -1 while Redis cannot say.
     long long completed_count(const std::string& queue) {
-        auto r = run_coro(
-            ctx_, conn_->exec(redis::command{"ZCARD", store::keys{"spool"}.completed(queue)}, 5s), 10s);
-        return r && r->is_integer() ? r->integer : -1;
+        long long n = 0;
+        for (const auto& p : store::partition_queues(queue, partitions_)) {
+            auto r = run_coro(
+                ctx_, conn_->exec(redis::command{"ZCARD", store::keys{"spool"}.completed(p)}, 5s), 10s);
+            if (!r || !r->is_integer()) return -1;
+            n += r->integer;
+        }
+        return n;
     }
 
 private:
     std::string url_;
+    int partitions_ = 1;
     asio::io_context ctx_;
     std::shared_ptr<redis::connection> conn_;
     std::unique_ptr<store::broker> broker_;
@@ -142,6 +155,27 @@ TEST(ClusterFailover, QueueSlotMigratedUnderLoadLosesNoJobAndFinishesNoneTwice) 
     int to = cluster.other_master(from);
     load.run("mig", ids, 300, [&] { cluster.move_slot(slot, to); });
     EXPECT_EQ(cluster.master_of(slot), to);
+}
+
+TEST(ClusterFailover, PartitionedQueueSurvivesAKilledMasterAndAMigratedSlotUnderLoad) {
+    // One queue over three partitions, one per master: one partition's slot
+    // moved to another master, then a third master killed (its replica takes
+    // over), mid-run.
+    spool::testing::redis_cluster cluster{3, 1};
+    const auto parts = store::partition_queues("wide", 3);
+    std::set<int> masters;
+    for (const auto& p : parts) masters.insert(cluster.master_of(cluster.keyslot("{q:" + p + "}")));
+    EXPECT_EQ(masters.size(), 3u) << "the partitions share a master";
+    load_run load{cluster.url(), 3};
+    auto ids = load.submit("wide", 1500);
+    const int killed = cluster.master_of(cluster.keyslot("{q:" + parts[1] + "}"));
+    const int moved_slot = cluster.keyslot("{q:" + parts[2] + "}");
+    ASSERT_TRUE(cluster.wait_replicated(killed));
+    load.run("wide", ids, 300, [&] {
+        cluster.move_slot(moved_slot, cluster.master_of(cluster.keyslot("{q:" + parts[0] + "}")));
+        cluster.nodes()[static_cast<std::size_t>(killed)]->kill();
+    });
+    EXPECT_NE(cluster.master_of(cluster.keyslot("{q:" + parts[1] + "}")), killed);
 }
 
 TEST(SentinelFailover, MasterKilledUnderLoadLosesNoJobAndFinishesNoneTwice) {
