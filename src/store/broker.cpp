@@ -325,25 +325,58 @@ asio::awaitable<result<submit_result>> broker::submit(job_spec spec, millis now)
     co_return std::move(r->front());
 }
 
+struct broker::submit_state {
+    std::vector<job_spec> specs;
+    std::vector<result<submit_result>> out;  // one per spec
+    std::vector<std::string> ids;            // the id made for each spec
+    boost::system::error_code error;         // the first group's failure
+};
+
+namespace {
+
+// Runs the tasks at once on this executor and returns when every one has ended
+// (rethrowing the first exception). Each task owns what it uses, so a caller torn
+// down meanwhile leaves nothing dangling.
+asio::awaitable<void> run_all(std::vector<asio::awaitable<void>> tasks) {
+    auto ex = co_await asio::this_coro::executor;
+    struct join {
+        explicit join(asio::any_io_executor e, std::size_t n) : done{e, asio::steady_timer::time_point::max()}, left{n} {}
+        asio::steady_timer done;
+        std::size_t left;
+        std::exception_ptr error;
+    };
+    auto j = std::make_shared<join>(ex, tasks.size());
+    for (auto& t : tasks)
+        asio::co_spawn(ex, std::move(t), [j](std::exception_ptr e) {
+            if (e && !j->error) j->error = e;
+            if (--j->left == 0) j->done.cancel();
+        });
+    while (j->left > 0) co_await j->done.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (j->error) std::rethrow_exception(j->error);
+}
+
+}  // namespace
+
 asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(std::vector<job_spec> specs,
                                                                                 millis now) {
-    const auto& k = impl_->k;
-    std::vector<result<submit_result>> out(specs.size(), result<submit_result>{errc::invalid_argument});
+    auto state = std::make_shared<submit_state>();
+    auto& st = *state;
+    st.out.assign(specs.size(), result<submit_result>{errc::invalid_argument});
+    st.ids.resize(specs.size());
     // Validate, then group the valid ones by queue (keeping their positions).
     std::map<std::string, std::vector<std::size_t>> by_queue;
-    std::vector<std::string> ids(specs.size());
     for (std::size_t i = 0; i < specs.size(); ++i) {
         auto& s = specs[i];
         if (!valid_queue_name(s.queue) || s.max_retries < 0 || s.timeout.count() <= 0 || s.ttl.count() <= 0) {
-            out[i] = errc::invalid_argument;
+            st.out[i] = errc::invalid_argument;
             continue;
         }
         if (s.payload.size() > opts_.max_payload_bytes) {
-            out[i] = errc::payload_too_large;
+            st.out[i] = errc::payload_too_large;
             continue;
         }
         if (!codec::is_json(s.payload)) {
-            out[i] = errc::invalid_argument;
+            st.out[i] = errc::invalid_argument;
             continue;
         }
         s.priority = std::clamp(s.priority, min_priority, max_priority);
@@ -356,81 +389,107 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
                                      : partition_of_key(s.unique_key, n);
         by_queue[partition_queue(s.queue, p, n)].push_back(i);
     }
+    st.specs = std::move(specs);
+    // The queues' (partitions') scripts go out at once: on a cluster each to its
+    // own master, in parallel; on one Redis pipelined. The first error wins.
+    if (by_queue.size() == 1) {
+        auto& [queue, idx] = *by_queue.begin();
+        if (auto ec = co_await submit_queue(state, queue, std::move(idx), now)) co_return ec;
+        co_return std::move(st.out);
+    }
+    std::vector<asio::awaitable<void>> groups;
     for (auto& [queue, idx] : by_queue) {
-        // The queue's tag goes into each id, so reads find the job without an
-        // index. Without a tag (all 65,535 taken) the ids index says where it is.
-        auto tag = co_await queue_tag(queue);
-        if (!tag) co_return tag.error();
-        const bool indexed = *tag == 0;
-        for (auto i : idx) ids[i] = make_job_id(now, *tag);
-        for (std::size_t start = 0; start < idx.size(); start += batch_limit) {
-            std::size_t end = std::min(idx.size(), start + batch_limit);
-            std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.all(queue),
-                                          k.marker(queue), k.meta(queue),      k.unique(queue)};
-            std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
-                                          shown(queue)};
-            command index{"HSET", k.ids()};
-            keys.reserve(keys.size() + (end - start));
-            args.reserve(args.size() + 10 * (end - start));
-            for (std::size_t j = start; j < end; ++j) {
-                auto& s = specs[idx[j]];
-                const auto& id = ids[idx[j]];
-                keys.push_back(k.job(queue, id));
-                args.push_back(id);
-                args.push_back(std::to_string(s.priority));
-                args.push_back(std::to_string(s.max_retries));
-                args.push_back(std::to_string(s.timeout.count()));
-                args.push_back(std::to_string(s.ttl.count()));
-                args.push_back(std::to_string(s.run_at));
-                args.push_back(std::move(s.unique_key));
-                args.push_back(std::move(s.tenant));
-                args.push_back(std::move(s.payload));
-                args.push_back(std::to_string(queued_score(s.priority, now)));
-                index.arg(id).arg(queue);
-            }
-            // The id index goes first, in the same write: a crash between leaves at
-            // worst an index entry without a job (a 404), never a job without an index.
-            std::vector<command> pre;
-            if (indexed) pre.push_back(std::move(index));
-            // Idempotent, in the same write, at most once a second per queue: the queue
-            // stays listed and its tag resolvable even when Redis lost them (FLUSHALL,
-            // a fresh replica) without costing every submit three more commands.
-            if (indexed || impl_->reassert(queue)) {
-                pre.push_back(command{"SADD", k.queues(), queue});
-                if (partition_index(queue) > 0) pre.push_back(command{"SADD", k.queues(), shown(queue)});
-                if (!indexed) {
-                    pre.push_back(command{"HSETNX", k.queue_tags(), "n:" + std::to_string(*tag), queue});
-                    pre.push_back(command{"HSETNX", k.queue_tags(), "q:" + queue, std::to_string(*tag)});
-                }
-            }
-            auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
-                                               std::move(args), replication_for(opts_, queue));
-            if (!r) co_return r.error();
-            const auto& e = r->elements;
-            for (std::size_t j = start; j < end; ++j) {
-                std::size_t p = 3 * (j - start);
-                if (p + 2 >= e.size()) co_return errc::bad_reply;
-                submit_result sr;
-                sr.id = e[p].str;
-                sr.duplicate = int_of(e[p + 2]) == 1;
-                sr.created_at = now;
-                if (!sr.duplicate) {
-                    sr.status = parse_job_status(e[p + 1].str).value_or(job_status::queued);
-                } else {
-                    // Drop the index entry written for the id that was not used.
-                    if (indexed) co_await conn_.exec(command{"HDEL", k.ids(), ids[idx[j]]});
-                    auto existing = co_await get(sr.id);
-                    if (existing) {
-                        sr.status = existing->status;
-                        sr.created_at = existing->created_at;
-                    }
-                }
-                impl_->queues.put(sr.id, queue);
-                out[idx[j]] = std::move(sr);
+        auto one = [](broker* b, std::shared_ptr<submit_state> st, std::string q, std::vector<std::size_t> ix,
+                      millis t) -> asio::awaitable<void> {
+            auto ec = co_await b->submit_queue(st, std::move(q), std::move(ix), t);
+            if (ec && !st->error) st->error = ec;
+        };
+        groups.push_back(one(this, state, queue, std::move(idx), now));
+    }
+    co_await run_all(std::move(groups));
+    if (st.error) co_return st.error;
+    co_return std::move(st.out);
+}
+
+// One queue's (or partition's) share of a submit_many: its scripts in batches.
+asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<submit_state> state,
+                                                                std::string queue, std::vector<std::size_t> idx,
+                                                                millis now) {
+    const auto& k = impl_->k;
+    auto& st = *state;
+    // The queue's tag goes into each id, so reads find the job without an
+    // index. Without a tag (all 65,535 taken) the ids index says where it is.
+    auto tag = co_await queue_tag(queue);
+    if (!tag) co_return tag.error();
+    const bool indexed = *tag == 0;
+    for (auto i : idx) st.ids[i] = make_job_id(now, *tag);
+    for (std::size_t start = 0; start < idx.size(); start += batch_limit) {
+        std::size_t end = std::min(idx.size(), start + batch_limit);
+        std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.all(queue),
+                                      k.marker(queue), k.meta(queue),      k.unique(queue)};
+        std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
+                                      shown(queue)};
+        command index{"HSET", k.ids()};
+        keys.reserve(keys.size() + (end - start));
+        args.reserve(args.size() + 10 * (end - start));
+        for (std::size_t j = start; j < end; ++j) {
+            auto& s = st.specs[idx[j]];
+            const auto& id = st.ids[idx[j]];
+            keys.push_back(k.job(queue, id));
+            args.push_back(id);
+            args.push_back(std::to_string(s.priority));
+            args.push_back(std::to_string(s.max_retries));
+            args.push_back(std::to_string(s.timeout.count()));
+            args.push_back(std::to_string(s.ttl.count()));
+            args.push_back(std::to_string(s.run_at));
+            args.push_back(std::move(s.unique_key));
+            args.push_back(std::move(s.tenant));
+            args.push_back(std::move(s.payload));
+            args.push_back(std::to_string(queued_score(s.priority, now)));
+            index.arg(id).arg(queue);
+        }
+        // The id index goes first, in the same write: a crash between leaves at
+        // worst an index entry without a job (a 404), never a job without an index.
+        std::vector<command> pre;
+        if (indexed) pre.push_back(std::move(index));
+        // Idempotent, in the same write, at most once a second per queue: the queue
+        // stays listed and its tag resolvable even when Redis lost them (FLUSHALL,
+        // a fresh replica) without costing every submit three more commands.
+        if (indexed || impl_->reassert(queue)) {
+            pre.push_back(command{"SADD", k.queues(), queue});
+            if (partition_index(queue) > 0) pre.push_back(command{"SADD", k.queues(), shown(queue)});
+            if (!indexed) {
+                pre.push_back(command{"HSETNX", k.queue_tags(), "n:" + std::to_string(*tag), queue});
+                pre.push_back(command{"HSETNX", k.queue_tags(), "q:" + queue, std::to_string(*tag)});
             }
         }
+        auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
+                                           std::move(args), replication_for(opts_, queue));
+        if (!r) co_return r.error();
+        const auto& e = r->elements;
+        for (std::size_t j = start; j < end; ++j) {
+            std::size_t p = 3 * (j - start);
+            if (p + 2 >= e.size()) co_return errc::bad_reply;
+            submit_result sr;
+            sr.id = e[p].str;
+            sr.duplicate = int_of(e[p + 2]) == 1;
+            sr.created_at = now;
+            if (!sr.duplicate) {
+                sr.status = parse_job_status(e[p + 1].str).value_or(job_status::queued);
+            } else {
+                // Drop the index entry written for the id that was not used.
+                if (indexed) co_await conn_.exec(command{"HDEL", k.ids(), st.ids[idx[j]]});
+                auto existing = co_await get(sr.id);
+                if (existing) {
+                    sr.status = existing->status;
+                    sr.created_at = existing->created_at;
+                }
+            }
+            impl_->queues.put(sr.id, queue);
+            st.out[idx[j]] = std::move(sr);
+        }
     }
-    co_return out;
+    co_return boost::system::error_code{};
 }
 
 // The queue a job id of an earlier version (or an untagged one) belongs to: the ids index.

@@ -266,6 +266,9 @@ public:
     struct impl;
 
 private:
+    struct submit_state;
+    asio::awaitable<boost::system::error_code> submit_queue(std::shared_ptr<submit_state> state, std::string queue,
+                                                            std::vector<std::size_t> idx, millis now);
     asio::awaitable<result<void>> set_paused(std::string queue, bool paused);
 
     redis::connection& conn_;
