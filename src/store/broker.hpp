@@ -56,7 +56,7 @@ struct broker_options {
 // fail, progress and extend calls must present it.
 struct claimed_job {
     std::string id;
-    std::string queue;
+    std::string queue;  // the physical queue: the partition it was claimed from
     std::string payload;  // JSON text
     std::int64_t token = 0;
     int attempt = 0;  // 1 for the first attempt
