@@ -420,6 +420,8 @@ struct submit_options : common_options {
     std::string timeout;
     std::string ttl;
     std::string unique_key;
+    std::string depends_on;  // comma-separated ids
+    std::string on_parent_failure;
     bool wait = false;
     CLI::Option* payload_opt = nullptr;
     CLI::Option* priority_opt = nullptr;
@@ -497,6 +499,18 @@ void submit(const submit_options& o) {
         body["ttl_seconds"] = whole_seconds(*d);
     }
     if (o.unique_key_opt->count()) body["unique_key"] = o.unique_key;
+    if (!o.depends_on.empty()) {
+        json::array parents;
+        std::string_view rest = o.depends_on;
+        while (!rest.empty()) {
+            auto comma = rest.find(',');
+            auto id = rest.substr(0, comma);
+            if (!id.empty()) parents.emplace_back(id);
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        }
+        body["depends_on"] = std::move(parents);
+    }
+    if (!o.on_parent_failure.empty()) body["on_parent_failure"] = o.on_parent_failure;
 
     api a{o};
     auto r = a.call(verb::post, "/api/jobs", json::serialize(body));
@@ -720,6 +734,10 @@ void add_client_commands(CLI::App& app) {
         o->ttl_opt = sub->add_option("--ttl", o->ttl, "How long the result is kept: 1h, 7d, ...");
         o->unique_key_opt =
             sub->add_option("--unique-key", o->unique_key, "Deduplicate: reuse the live job with this key");
+        sub->add_option("--depends-on", o->depends_on, "Wait for these job ids to complete first (comma-separated)");
+        sub->add_option("--on-parent-failure", o->on_parent_failure,
+                        "When a parent fails or is cancelled: fail (default), cancel or run")
+            ->check(CLI::IsMember({"fail", "cancel", "run"}));
         sub->add_flag("-w,--wait", o->wait,
                       "Follow the job with a progress bar, print its result; exit 1 if it fails");
         add_common(sub, *o);

@@ -35,6 +35,7 @@ enum class errc {
     config_error,         // the configuration is invalid
     queue_not_found,      // no queue of that name exists
     not_replicated,       // durability: replicated, and no replica confirmed the write in time
+    unknown_dependency,   // depends_on names a job that does not exist (or not visible to this tenant)
 };
 
 const boost::system::error_category& spool_category() noexcept;

@@ -15,7 +15,8 @@ namespace spool {
 
 using millis = std::int64_t;  // milliseconds since the Unix epoch
 
-enum class job_status { queued, scheduled, validating, in_progress, completed, failed, cancelled, expired };
+// waiting: depends on jobs that have not all completed yet (job_spec::depends_on).
+enum class job_status { queued, scheduled, validating, in_progress, completed, failed, cancelled, expired, waiting };
 
 // "queued", "in_progress", ... (the wire names used in Redis and the HTTP API).
 std::string_view to_string(job_status s) noexcept;
@@ -43,6 +44,11 @@ struct job_spec {
     millis run_at = 0;                              // 0: now; otherwise scheduled until then
     std::string unique_key;                         // empty: no deduplication
     std::string tenant;                             // empty: no tenant
+    // Ids of jobs this one waits for (status `waiting`): it is queued once all of
+    // them completed. A parent that fails for good or is cancelled fails this job
+    // (on_parent_failure "fail"), cancels it ("cancel"), or counts as done ("run").
+    std::vector<std::string> depends_on;
+    std::string on_parent_failure = "fail";
 };
 
 // The stored status record of one job.
@@ -69,6 +75,8 @@ struct job_record {
     std::string unique_key;
     bool cancel_requested = false;
     std::string payload;  // JSON text
+    std::vector<std::string> parents;   // depends_on, as submitted
+    std::vector<std::string> children;  // jobs submitted with this one in their depends_on
 };
 
 // What submit returns. `duplicate` is true when unique_key matched a live job and

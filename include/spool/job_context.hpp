@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace spool {
 
@@ -38,6 +39,14 @@ struct job_info {
     int max_retries = 0;
     std::chrono::seconds timeout = default_job_timeout;
     millis created_at = 0;
+    // The jobs this one depended on (depends_on) and their results, in the order
+    // submitted: result is JSON text, or "null" when the parent left none (it
+    // failed or was cancelled under on_parent_failure "run", or its result expired).
+    struct parent {
+        std::string id;
+        std::string result;
+    };
+    std::vector<parent> parents;
 };
 
 class job_context {
@@ -52,6 +61,7 @@ public:
     int max_retries() const noexcept { return info_.max_retries; }
     std::chrono::seconds timeout() const noexcept { return info_.timeout; }
     const job_info& info() const noexcept { return info_; }
+    const std::vector<job_info::parent>& parents() const noexcept { return info_.parents; }
 
     // Reports progress, 0..100 (clamped), with an optional message. Cheap: updates
     // are coalesced before they reach Redis.

@@ -39,12 +39,24 @@ struct exec_settings {
 
 enum class stop_cause { none, timeout, cancelled };
 
+// What the program reads on stdin: the payload; for a job with parents
+// (depends_on) an envelope {"payload": ..., "parents": [{"id", "result"}, ...]}.
+std::string stdin_of(const job_context& ctx) {
+    if (ctx.parents().empty()) return ctx.payload();
+    std::string s = R"({"payload":)" + ctx.payload() + R"(,"parents":[)";
+    for (std::size_t i = 0; i < ctx.parents().size(); ++i) {
+        const auto& p = ctx.parents()[i];
+        s += (i ? "," : "") + std::string{R"({"id":")"} + p.id + R"(","result":)" + p.result + "}";
+    }
+    return s + "]}";
+}
+
 // Everything one attempt shares between its coroutines.
 struct exec_run {
     exec_run(asio::any_io_executor ex, std::unique_ptr<child_process> c, const job_context& ctx,
              std::size_t max)
         : child{std::move(c)},
-          payload{ctx.payload()},
+          payload{stdin_of(ctx)},
           limit{max},
           err{[&ctx](int percent, std::string message) { ctx.progress(percent, std::move(message)); }},
           wake{ex},

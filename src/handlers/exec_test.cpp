@@ -135,6 +135,21 @@ TEST_F(ExecHandler, PayloadArrivesOnStdin) {
     EXPECT_EQ(run(io, make_exec_handler(p), job), R"({"sum": 42})");
 }
 
+TEST_F(ExecHandler, AJobWithParentsReadsAnEnvelopeWithTheirResults) {
+    asio::io_context io;
+    auto info = test_job::info(R"({"k": 1})");
+    info.parents = {{"p-1", R"({"v": 40})"}, {"p-2", "2"}};
+    test_job job{io, info};
+    queue_policy p;
+    p.handler = "exec";
+    p.exec.command = {"python3", "-c",
+                      "import json, sys\n"
+                      "d = json.load(sys.stdin)\n"
+                      "r = [x['result'] for x in d['parents']]\n"
+                      "print(json.dumps({'sum': d['payload']['k'] + r[0]['v'] + r[1], 'ids': [x['id'] for x in d['parents']]}))\n"};
+    EXPECT_EQ(run(io, make_exec_handler(p), job), R"({"sum": 43, "ids": ["p-1", "p-2"]})");
+}
+
 TEST_F(ExecHandler, EmptyStdoutIsNull) { EXPECT_EQ(run_script("true"), "null"); }
 
 TEST_F(ExecHandler, LargePayloadNotReadIsNoError) {

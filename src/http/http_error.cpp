@@ -37,6 +37,7 @@ error_mapping map_error(const boost::system::error_code& ec) {
         case errc::invalid_argument:
         case errc::invalid_input:
         case errc::unknown_queue:
+        case errc::unknown_dependency:
             return {status::bad_request, name};
         case errc::unauthorized:
             return {status::unauthorized, name};

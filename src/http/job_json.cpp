@@ -36,6 +36,14 @@ json::object job_status_json(const job_record& j) {
     o["result_size_bytes"] = j.result_size_bytes;
     o["progress"] = j.progress;
     o["worker_id"] = string_or_null(j.worker_id);
+    // Dependencies, only on jobs that have them (the record keeps its shape otherwise).
+    auto ids = [](const std::vector<std::string>& v) {
+        json::array a;
+        for (const auto& s : v) a.emplace_back(s);
+        return a;
+    };
+    if (!j.parents.empty()) o["parents"] = ids(j.parents);
+    if (!j.children.empty()) o["children"] = ids(j.children);
     return o;
 }
 
@@ -60,6 +68,7 @@ json::object queue_json(const store::queue_info& q) {
     depth["completed"] = q.completed;
     depth["failed"] = q.failed;
     depth["cancelled"] = q.cancelled;
+    if (q.waiting > 0) depth["waiting"] = q.waiting;  // jobs waiting for their parents
     json::object totals;
     totals["submitted"] = q.submitted_total;
     totals["completed"] = q.completed_total;

@@ -1,6 +1,7 @@
 // src/http/job_request.cpp
 #include "http/job_request.hpp"
 
+#include "util/ids.hpp"
 #include "util/time_format.hpp"
 
 #include <spool/error.hpp>
@@ -169,6 +170,26 @@ api_result<job_spec> parse_submit(const json::value& body, const submit_defaults
         if ((*unique)->size() > 512) return bad("unique_key must be at most 512 characters");
         spec.unique_key = std::move(**unique);
     }
+
+    if (auto* d = field(o, "depends_on")) {
+        if (!d->is_array()) return bad("depends_on must be an array of job ids");
+        if (d->get_array().size() > 100) return bad("depends_on may name at most 100 jobs");
+        for (const auto& e : d->get_array()) {
+            if (!e.is_string() || !is_valid_job_id(e.get_string()))
+                return bad("depends_on must be an array of job ids; " + json::serialize(e) + " is not one");
+            spec.depends_on.emplace_back(e.get_string());
+        }
+    }
+    auto opf = string_field(o, "on_parent_failure");
+    if (!opf) return opf.error();
+    if (*opf) {
+        if (**opf != "fail" && **opf != "cancel" && **opf != "run")
+            return bad("on_parent_failure must be one of \"fail\", \"cancel\", \"run\"");
+        if (spec.depends_on.empty()) return bad("on_parent_failure needs depends_on");
+        spec.on_parent_failure = std::move(**opf);
+    }
+    if (!spec.depends_on.empty() && spec.run_at > 0)
+        return bad("depends_on cannot be combined with delay_ms or scheduled_at");
 
     auto tenant = string_field(o, "tenant");
     if (!tenant) return tenant.error();

@@ -776,3 +776,46 @@ TEST_F(ServerTest, PartitionedQueueIsOneQueueInEveryAnswer) {
     EXPECT_NE(metrics.find("queue=\"pq\""), std::string::npos) << metrics;
     EXPECT_EQ(metrics.find('#' + std::string{"1."}), std::string::npos) << metrics;
 }
+
+TEST_F(ServerTest, DependsOnMakesAWaitingJobAndBadParentsAre400NamingTheField) {
+    start();
+    auto parent = submit(R"({"queue":"dq"})");
+    auto r = post("/api/jobs", R"({"queue":"dq","depends_on":[")" + parent + R"("],"on_parent_failure":"cancel"})");
+    ASSERT_EQ(r.status, 201u) << r.body;
+    EXPECT_EQ(r.json().at("status").as_string(), "waiting");
+    std::string child{r.json().at("job_id").as_string()};
+    auto c = get("/api/jobs/" + child).json();
+    EXPECT_EQ(c.at("status").as_string(), "waiting");
+    ASSERT_EQ(c.at("parents").as_array().size(), 1u);
+    EXPECT_EQ(c.at("parents").at(0).as_string(), parent);
+    auto p = get("/api/jobs/" + parent).json();
+    ASSERT_EQ(p.at("children").as_array().size(), 1u);
+    EXPECT_EQ(p.at("children").at(0).as_string(), child);
+    auto waiting = get("/api/jobs?status=waiting").json();
+    ASSERT_EQ(waiting.at("jobs").as_array().size(), 1u);
+    EXPECT_EQ(waiting.at("jobs").at(0).at("job_id").as_string(), child);
+    auto qs = get("/api/queues").json();
+    EXPECT_EQ(qs.at("queues").at(0).at("depth").at("waiting").as_int64(), 1);
+    // Cancelling the parent cancels the child (on_parent_failure: cancel).
+    ASSERT_EQ(post("/api/jobs/" + parent + "/cancel", "").status, 200u);
+    EXPECT_EQ(get("/api/jobs/" + child).json().at("status").as_string(), "cancelled");
+
+    struct bad_case {
+        std::string body, code, mentions;
+    };
+    for (const auto& b : std::vector<bad_case>{
+             {R"({"depends_on":["00000000-0000-7000-8000-000000000000"]})", "unknown_dependency", "depends_on"},
+             {R"({"depends_on":"x"})", "invalid_argument", "depends_on"},
+             {R"({"depends_on":[1]})", "invalid_argument", "depends_on"},
+             {R"({"depends_on":[")" + parent + R"("],"on_parent_failure":"maybe"})", "invalid_argument",
+              "on_parent_failure"},
+             {R"({"on_parent_failure":"run"})", "invalid_argument", "on_parent_failure"},
+             {R"({"depends_on":[")" + parent + R"("],"delay_ms":1000})", "invalid_argument", "depends_on"},
+         }) {
+        auto e = post("/api/jobs", b.body);
+        EXPECT_EQ(e.status, 400u) << b.body << " -> " << e.body;
+        auto v = e.json();
+        EXPECT_EQ(v.at("error").at("code").as_string(), b.code) << e.body;
+        EXPECT_NE(std::string{v.at("error").at("message").as_string()}.find(b.mentions), std::string::npos) << e.body;
+    }
+}

@@ -44,7 +44,14 @@ asio::awaitable<void> loops::promoter() {
 }
 
 asio::awaitable<void> loops::reaper() {
-    return every(opts_.reap_every, "reclaim", [this](const std::string& q) { return broker_.reclaim_expired(q, now_millis()); });
+    return every(opts_.reap_every, "reclaim", [this](const std::string& q) -> asio::awaitable<result<std::size_t>> {
+        auto r = co_await broker_.reclaim_expired(q, now_millis());
+        // Parents' outcomes that a process died before delivering (and those of
+        // the jobs just failed for good).
+        auto d = co_await broker_.resolve_pending(q, now_millis());
+        if (r && !d) co_return d.error();
+        co_return r;
+    });
 }
 
 asio::awaitable<void> loops::janitor() {

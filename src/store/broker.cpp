@@ -16,6 +16,10 @@
 
 #include <fmt/format.h>
 
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -38,6 +42,7 @@ using redis::reply;
 namespace {
 
 constexpr std::size_t batch_limit = 500;  // jobs per script call
+constexpr std::size_t max_parents = 100;  // depends_on entries per job
 
 long long to_ll(std::string_view s) {
     long long v = 0;
@@ -365,6 +370,7 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
     st.ids.resize(specs.size());
     // Validate, then group the valid ones by queue (keeping their positions).
     std::map<std::string, std::vector<std::size_t>> by_queue;
+    std::vector<std::pair<std::string, std::size_t>> with_parents;  // (queue, position): one by one
     for (std::size_t i = 0; i < specs.size(); ++i) {
         auto& s = specs[i];
         if (!valid_queue_name(s.queue) || s.max_retries < 0 || s.timeout.count() <= 0 || s.ttl.count() <= 0) {
@@ -379,6 +385,17 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
             st.out[i] = errc::invalid_argument;
             continue;
         }
+        if (!s.depends_on.empty()) {
+            std::sort(s.depends_on.begin(), s.depends_on.end());
+            s.depends_on.erase(std::unique(s.depends_on.begin(), s.depends_on.end()), s.depends_on.end());
+            const bool ok_policy = s.on_parent_failure == "fail" || s.on_parent_failure == "cancel" ||
+                                   s.on_parent_failure == "run";
+            if (!ok_policy || s.depends_on.size() > max_parents || s.run_at > now ||
+                !std::all_of(s.depends_on.begin(), s.depends_on.end(), [](const std::string& id) { return is_valid_job_id(id); })) {
+                st.out[i] = errc::invalid_argument;
+                continue;
+            }
+        }
         s.priority = std::clamp(s.priority, min_priority, max_priority);
         // A partitioned queue: a unique_key always lands in the same partition (its
         // dedupe lives there); other jobs go round robin.
@@ -387,11 +404,17 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
         if (n > 1)
             p = s.unique_key.empty() ? static_cast<int>(impl_->next_partition++ % static_cast<std::uint64_t>(n))
                                      : partition_of_key(s.unique_key, n);
-        by_queue[partition_queue(s.queue, p, n)].push_back(i);
+        if (s.depends_on.empty()) by_queue[partition_queue(s.queue, p, n)].push_back(i);
+        else with_parents.emplace_back(partition_queue(s.queue, p, n), i);
     }
     st.specs = std::move(specs);
+    for (auto& [queue, i] : with_parents) {
+        co_await submit_child(state, queue, i, now);
+        if (st.error) co_return st.error;
+    }
     // The queues' (partitions') scripts go out at once: on a cluster each to its
     // own master, in parallel; on one Redis pipelined. The first error wins.
+    if (by_queue.empty()) co_return std::move(st.out);
     if (by_queue.size() == 1) {
         auto& [queue, idx] = *by_queue.begin();
         if (auto ec = co_await submit_queue(state, queue, std::move(idx), now)) co_return ec;
@@ -455,14 +478,8 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
         // Idempotent, in the same write, at most once a second per queue: the queue
         // stays listed and its tag resolvable even when Redis lost them (FLUSHALL,
         // a fresh replica) without costing every submit three more commands.
-        if (indexed || impl_->reassert(queue)) {
-            pre.push_back(command{"SADD", k.queues(), queue});
-            if (partition_index(queue) > 0) pre.push_back(command{"SADD", k.queues(), shown(queue)});
-            if (!indexed) {
-                pre.push_back(command{"HSETNX", k.queue_tags(), "n:" + std::to_string(*tag), queue});
-                pre.push_back(command{"HSETNX", k.queue_tags(), "q:" + queue, std::to_string(*tag)});
-            }
-        }
+        if (indexed || impl_->reassert(queue))
+            for (auto& c : registration(queue, *tag)) pre.push_back(std::move(c));
         auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
                                            std::move(args), replication_for(opts_, queue));
         if (!r) co_return r.error();
@@ -490,6 +507,20 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
         }
     }
     co_return boost::system::error_code{};
+}
+
+// The queue's registration: listed in the queue set (with its logical queue when
+// it is a partition) and its tag resolvable both ways. Idempotent.
+std::vector<command> broker::registration(const std::string& queue, std::uint16_t tag) {
+    const auto& k = impl_->k;
+    std::vector<command> pre;
+    pre.push_back(command{"SADD", k.queues(), queue});
+    if (partition_index(queue) > 0) pre.push_back(command{"SADD", k.queues(), shown(queue)});
+    if (tag != 0) {
+        pre.push_back(command{"HSETNX", k.queue_tags(), "n:" + std::to_string(tag), queue});
+        pre.push_back(command{"HSETNX", k.queue_tags(), "q:" + queue, std::to_string(tag)});
+    }
+    return pre;
 }
 
 // The queue a job id of an earlier version (or an untagged one) belongs to: the ids index.
@@ -520,6 +551,143 @@ static asio::awaitable<result<std::string>> cached_queue_of(redis::connection& c
     auto q = co_await indexed_queue_of(conn, im.k, id);
     if (q) im.queues.put(id, *q);
     co_return q;
+}
+
+// A job with parents: checked (each parent must exist and, for a tenant's job,
+// be the same tenant's), created `waiting` in its queue, then attached to each
+// parent in the parent's queue. A parent already finished is resolved at once.
+// The 201 comes after every attach: a process that dies before leaves a waiting
+// job nobody was told about (docs/keys.md, "Dependencies").
+asio::awaitable<void> broker::submit_child(std::shared_ptr<submit_state> state, std::string queue, std::size_t i,
+                                           millis now) {
+    const auto& k = impl_->k;
+    auto& st = *state;
+    auto& s = st.specs[i];
+    auto tenants = co_await owners(s.depends_on);
+    if (!tenants) {
+        st.error = tenants.error();
+        co_return;
+    }
+    for (const auto& t : *tenants)
+        if (!t || (!s.tenant.empty() && *t != s.tenant)) {
+            st.out[i] = errc::unknown_dependency;
+            co_return;
+        }
+    auto tag = co_await queue_tag(queue);
+    if (!tag) {
+        st.error = tag.error();
+        co_return;
+    }
+    const auto id = make_job_id(now, *tag);
+    boost::json::array parents;
+    for (const auto& p : s.depends_on) parents.emplace_back(p);
+    std::vector<std::string> keys{k.waiting(queue), k.all(queue), k.meta(queue), k.unique(queue), k.job(queue, id)};
+    std::vector<std::string> args{std::to_string(now),
+                                  k.updates_channel(),
+                                  std::to_string(opts_.max_events),
+                                  shown(queue),
+                                  id,
+                                  std::to_string(s.priority),
+                                  std::to_string(s.max_retries),
+                                  std::to_string(s.timeout.count()),
+                                  std::to_string(s.ttl.count()),
+                                  s.unique_key,
+                                  s.tenant,
+                                  s.payload,
+                                  boost::json::serialize(parents),
+                                  std::to_string(s.depends_on.size()),
+                                  s.on_parent_failure};
+    std::vector<command> pre;
+    if (*tag == 0) pre.push_back(command{"HSET", k.ids(), id, queue});
+    if (*tag == 0 || impl_->reassert(queue))
+        for (auto& c : registration(queue, *tag)) pre.push_back(std::move(c));
+    auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit_waiting(), std::move(keys),
+                                       std::move(args), replication_for(opts_, queue));
+    if (!r || r->elements.size() != 2) {
+        st.error = r ? make_error_code(errc::bad_reply) : r.error();
+        co_return;
+    }
+    submit_result sr;
+    sr.id = r->elements[0].str;
+    sr.created_at = now;
+    sr.status = job_status::waiting;
+    if (int_of(r->elements[1]) == 1) {
+        sr.duplicate = true;
+        if (auto existing = co_await get(sr.id)) {
+            sr.status = existing->status;
+            sr.created_at = existing->created_at;
+        }
+        st.out[i] = std::move(sr);
+        co_return;
+    }
+    impl_->queues.put(id, queue);
+    // Attach to every parent (one script each, on the parent's shard).
+    std::set<std::string> to_resolve;
+    for (const auto& p : s.depends_on) {
+        auto pq = co_await cached_queue_of(conn_, *impl_, p);
+        if (!pq) {
+            st.error = pq.error() == errc::job_not_found ? make_error_code(errc::unknown_dependency) : pq.error();
+            co_return;
+        }
+        std::vector<std::string> akeys{k.job(*pq, p), k.meta(*pq)};
+        std::vector<std::string> aargs{p, id};
+        auto a = co_await run_script(conn_, scripts::attach(), std::move(akeys), std::move(aargs));
+        if (!a) {
+            st.error = a.error();
+            co_return;
+        }
+        if (a->str != "attached") to_resolve.insert(*pq);
+    }
+    for (const auto& pq : to_resolve) {
+        auto d = co_await resolve_pending(pq, now);
+        if (!d) impl_->log->warn("resolving the parents of {}: {}", id, d.error().message());
+    }
+    if (!to_resolve.empty())
+        if (auto now_rec = co_await get(id)) sr.status = now_rec->status;
+    st.out[i] = std::move(sr);
+}
+
+asio::awaitable<result<std::size_t>> broker::resolve_pending(std::string queue, millis now) {
+    const auto& k = impl_->k;
+    std::vector<std::string> work{std::move(queue)};
+    std::size_t delivered = 0;
+    for (int rounds = 0; !work.empty() && rounds < 1000; ++rounds) {
+        auto q = std::move(work.back());
+        work.pop_back();
+        auto r = co_await run_cmd(conn_, command{"LRANGE", k.resolved(q), 0, 99});
+        if (!r) co_return r.error();
+        if (r->elements.empty()) continue;
+        std::vector<command> done;
+        for (const auto& e : r->elements) {
+            // "<child> <parent> <outcome>"
+            const std::string& entry = e.str;
+            auto a = entry.find(' '), b = entry.rfind(' ');
+            if (a == std::string::npos || b == a) {
+                done.push_back(command{"LREM", k.resolved(q), 1, entry});  // malformed: drop
+                continue;
+            }
+            auto child = entry.substr(0, a), parent = entry.substr(a + 1, b - a - 1), outcome = entry.substr(b + 1);
+            auto cq = co_await cached_queue_of(conn_, *impl_, child);
+            if (cq) {
+                std::vector<std::string> keys{k.job(*cq, child), k.waiting(*cq), k.queued(*cq),   k.marker(*cq),
+                                              k.meta(*cq),       k.failed(*cq),  k.cancelled(*cq), k.unique(*cq)};
+                std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
+                                              shown(*cq),          child,               parent,
+                                              outcome};
+                auto x = co_await run_script(conn_, scripts::resolve(), std::move(keys), std::move(args));
+                if (!x) co_return x.error();
+                if (x->elements.size() == 2 && int_of(x->elements[1]) > 0) work.push_back(*cq);
+                ++delivered;
+            } else if (cq.error() != errc::job_not_found) {
+                co_return cq.error();
+            }
+            done.push_back(command{"LREM", k.resolved(q), 1, entry});
+        }
+        auto d = co_await conn_.exec_many(std::move(done));
+        if (!d) co_return d.error();
+        if (r->elements.size() == 100) work.push_back(q);
+    }
+    co_return delivered;
 }
 
 asio::awaitable<result<job_record>> broker::get(std::string id) {
@@ -612,12 +780,15 @@ asio::awaitable<result<job_status>> broker::cancel(std::string id, millis now) {
     if (!q) co_return q.error();
     const auto& queue = *q;
     std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.cancelled(queue), k.meta(queue), k.unique(queue),
-         k.cancels(queue), k.job(queue, id)};
+         k.cancels(queue), k.job(queue, id), k.waiting(queue)};
     std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events), shown(queue), id, k.cancel_channel()};
     auto r = co_await run_script(conn_, scripts::cancel(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
     const auto& s = r->str;
-    if (s == "ok:cancelled") co_return job_status::cancelled;
+    if (s == "ok:cancelled") {
+        co_await deliver(queue, now);  // its children, if any waited for it
+        co_return job_status::cancelled;
+    }
     if (s == "ok:cancelling") co_return job_status::in_progress;
     if (s == "missing") co_return errc::job_not_found;
     co_return errc::invalid_state;
@@ -631,10 +802,11 @@ asio::awaitable<result<void>> broker::remove(std::string id, millis now) {
     std::vector<std::string> keys_v{k.queued(queue), k.scheduled(queue), k.active(queue), k.leases(queue),
                                   k.completed(queue), k.failed(queue), k.cancelled(queue), k.all(queue),
                                   k.unique(queue), k.cancels(queue), k.job(queue, id), k.progress(queue, id),
-                                  k.result(queue, id), k.events(queue, id)};
+                                  k.result(queue, id), k.events(queue, id), k.waiting(queue), k.meta(queue)};
     std::vector<std::string> args_v{std::to_string(now), k.updates_channel(), shown(queue), id, k.cancel_channel()};
     auto r = co_await run_script(conn_, scripts::remove(), std::move(keys_v), std::move(args_v));
     if (!r) co_return r.error();
+    co_await deliver(queue, now);
     auto d = co_await run_cmd(conn_, command{"HDEL", k.ids(), id});
     if (!d) co_return d.error();
     if (int_of(*r) == 0) co_return errc::job_not_found;
@@ -901,6 +1073,7 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
             case job_status::expired: return k.completed(queue);
             case job_status::failed: return k.failed(queue);
             case job_status::cancelled: return k.cancelled(queue);
+            case job_status::waiting: return k.waiting(queue);
         }
         return k.all(queue);
     };
@@ -992,13 +1165,14 @@ asio::awaitable<result<std::vector<queue_info>>> broker::queues() {
         cmds.push_back(command{"ZCARD", k.completed(q)});
         cmds.push_back(command{"ZCARD", k.failed(q)});
         cmds.push_back(command{"ZCARD", k.cancelled(q)});
+        cmds.push_back(command{"ZCARD", k.waiting(q)});
     }
     auto r = co_await conn_.exec_many(std::move(cmds));
     if (!r) co_return r.error();
     // Names are sorted, and a partition's name starts with its queue's: the
     // partitions of one queue follow it, and are summed into it.
     for (std::size_t i = 0; i < names->size(); ++i) {
-        const auto* base = &(*r)[7 * i];
+        const auto* base = &(*r)[8 * i];
         const auto logical = logical_queue((*names)[i]);
         if (out.empty() || out.back().name != logical) {
             out.emplace_back();
@@ -1021,6 +1195,7 @@ asio::awaitable<result<std::vector<queue_info>>> broker::queues() {
         qi.completed += int_of(base[4]);
         qi.failed += int_of(base[5]);
         qi.cancelled += int_of(base[6]);
+        qi.waiting += int_of(base[7]);
     }
     co_return out;
 }
@@ -1085,6 +1260,13 @@ bool decode_started(const reply& f, claimed_job& j) {
     j.created_at = to_ll(f.elements[5].str);
     j.unique_key = f.elements[6].str;
     j.history = static_cast<int>(int_of(f.elements[7]));
+    if (f.elements.size() > 8 && !f.elements[8].str.empty()) {
+        boost::system::error_code ec;
+        auto v = boost::json::parse(f.elements[8].str, ec);
+        if (!ec && v.is_array())
+            for (const auto& p : v.get_array())
+                if (p.is_string()) j.parents.emplace_back(p.get_string());
+    }
     return true;
 }
 
@@ -1222,6 +1404,7 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
     const auto& k = impl_->k;
     std::vector<result<void>> out;
     out.reserve(done.size());
+    bool children = false;
     for (std::size_t start = 0; start < done.size(); start += batch_limit) {
         std::size_t end = std::min(done.size(), start + batch_limit);
         std::vector<std::string> keys{k.active(queue), k.leases(queue), k.completed(queue),
@@ -1252,16 +1435,27 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
             args.push_back(std::to_string(c.history + 1));
             args.push_back(fmt::format(R"({{"status":"completed",{}}})", timing));
             args.push_back(fmt::format(R"({{"type":"job_completed","job_id":"{}","queue":"{}","status":"completed",{}}})",
-                                       c.id, queue, timing));
+                                       c.id, shown(queue), timing));
         }
         auto r = co_await run_script_after(conn_, {}, scripts::complete(), std::move(keys), std::move(args),
                                            replication_for(opts_, queue));
         if (!r) co_return r.error();
-        if (r->elements.size() != end - start) co_return errc::bad_reply;
-        for (const auto& e : r->elements)
-            out.push_back(int_of(e) == 1 ? result<void>{} : result<void>{errc::lease_lost});
+        // One entry per job, then (when children were waiting for them) a count.
+        const std::size_t n = end - start;
+        if (r->elements.size() != n && r->elements.size() != n + 1) co_return errc::bad_reply;
+        for (std::size_t i = 0; i < n; ++i)
+            out.push_back(int_of(r->elements[i]) == 1 ? result<void>{} : result<void>{errc::lease_lost});
+        if (r->elements.size() == n + 1) children = true;
     }
+    if (children) co_await deliver(queue, now);
     co_return out;
+}
+
+// resolve_pending after a transition that made outcomes to deliver; a failure is
+// logged (maintenance delivers them later).
+asio::awaitable<void> broker::deliver(const std::string& queue, millis now) {
+    auto d = co_await resolve_pending(queue, now);
+    if (!d) impl_->log->warn("queue {}: delivering parents' outcomes: {}", shown(queue), d.error().message());
 }
 
 asio::awaitable<result<std::vector<fail_outcome>>> broker::fail(std::string queue, std::vector<failure> failed,
@@ -1280,17 +1474,19 @@ asio::awaitable<result<std::vector<fail_outcome>>> broker::fail(std::string queu
         args.push_back(f.retryable ? "1" : "0");
         args.push_back(std::to_string(f.backoff.count()));
     }
+    const std::size_t n = failed.size();
     auto r = co_await run_script(conn_, scripts::fail(), std::move(keys), std::move(args));
     if (!r) co_return r.error();
     std::vector<fail_outcome> out;
-    for (const auto& e : r->elements) {
-        switch (int_of(e)) {
+    for (std::size_t i = 0; i < std::min(n, r->elements.size()); ++i) {
+        switch (int_of(r->elements[i])) {
             case 1: out.push_back(fail_outcome::retrying); break;
             case 2:
             case 3: out.push_back(fail_outcome::failed); break;
             default: out.push_back(fail_outcome::lease_lost); break;
         }
     }
+    if (r->elements.size() > n) co_await deliver(queue, now);  // children waited for failed jobs
     co_return out;
 }
 

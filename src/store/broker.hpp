@@ -71,6 +71,7 @@ struct claimed_job {
     // complete() appends the next one. The lease holder keeps it current
     // (mark_running adds one).
     int history = 0;
+    std::vector<std::string> parents;  // depends_on (their results are the handler's to read)
 };
 
 struct claim_request {
@@ -153,7 +154,7 @@ struct job_page {
 struct queue_info {
     std::string name;
     bool paused = false;
-    std::int64_t queued = 0, scheduled = 0, active = 0, completed = 0, failed = 0, cancelled = 0;
+    std::int64_t queued = 0, scheduled = 0, active = 0, completed = 0, failed = 0, cancelled = 0, waiting = 0;
     std::int64_t submitted_total = 0, completed_total = 0, failed_total = 0, retried_total = 0;
 };
 
@@ -238,6 +239,11 @@ public:
                                                                 millis now);
     asio::awaitable<result<std::vector<fail_outcome>>> fail(std::string queue, std::vector<failure> failed,
                                                             millis now);
+    // Delivers the outcomes of `queue`'s finished parents to their waiting children
+    // (and, in turn, of children that failed or were cancelled by it). Called after
+    // every transition that made some; maintenance calls it for every queue, so an
+    // outcome a process died before delivering is delivered all the same.
+    asio::awaitable<result<std::size_t>> resolve_pending(std::string queue, millis now);
     // Hands unfinished jobs back to the queue without counting the attempt (graceful stop).
     asio::awaitable<result<void>> release(std::string queue, std::vector<lease_ref> leases, millis now);
     asio::awaitable<result<extend_outcome>> extend_leases(std::string queue, std::vector<lease_ref> leases,
@@ -267,6 +273,10 @@ public:
 
 private:
     struct submit_state;
+    asio::awaitable<void> deliver(const std::string& queue, millis now);
+    asio::awaitable<void> submit_child(std::shared_ptr<submit_state> state, std::string queue, std::size_t i,
+                                       millis now);
+    std::vector<redis::command> registration(const std::string& queue, std::uint16_t tag);
     asio::awaitable<boost::system::error_code> submit_queue(std::shared_ptr<submit_state> state, std::string queue,
                                                             std::vector<std::size_t> idx, millis now);
     asio::awaitable<result<void>> set_paused(std::string queue, bool paused);

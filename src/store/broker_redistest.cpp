@@ -870,3 +870,174 @@ TEST_F(BrokerTest, JobEventsNameTheLogicalQueue) {
     sub->stop();
     ctx_.run_for(std::chrono::milliseconds{20});
 }
+
+// ---------------------------------------------------------------- dependencies
+
+namespace {
+
+class DependencyTest : public BrokerTest {
+protected:
+    std::string child_of(std::vector<std::string> parents, const std::string& queue = "q",
+                         std::string on_parent_failure = "fail") {
+        job_spec s;
+        s.queue = queue;
+        s.depends_on = std::move(parents);
+        s.on_parent_failure = std::move(on_parent_failure);
+        return submit(std::move(s));
+    }
+    // Claims the job `id` from `queue` (it must be at the head) and completes it with `result`.
+    void run_to_completion(const std::string& queue, const std::string& id, const std::string& result = "{}") {
+        auto batch = claim(queue, 10);
+        bool found = false;
+        for (const auto& j : batch.jobs) {
+            std::vector<completion> done{done_for(j, j.id == id ? result : "{}", std::chrono::seconds{60})};
+            ASSERT_TRUE(run(broker_->complete(queue, done, now())));
+            found = found || j.id == id;
+        }
+        ASSERT_TRUE(found) << id << " was not ready in " << queue;
+    }
+    void fail_for_good(const std::string& queue, const std::string& id) {
+        auto batch = claim(queue, 10);
+        ASSERT_EQ(batch.jobs.size(), 1u);
+        ASSERT_EQ(batch.jobs[0].id, id);
+        std::vector<failure> f{{id, batch.jobs[0].token, "boom", false, {}}};
+        ASSERT_EQ(run(broker_->fail(queue, f, now())).value().at(0), fail_outcome::failed);
+    }
+    job_status status(const std::string& id) { return get(id).status; }
+};
+
+}  // namespace
+
+TEST_F(DependencyTest, ThreeLevelsWithFanOutAndFanInRunInOrder) {
+    // a -> (b, c) -> d: b and c wait for a, d for both.
+    auto a = submit_to("q");
+    auto b = child_of({a});
+    auto c = child_of({a}, "other");
+    auto d = child_of({b, c});
+    EXPECT_EQ(status(b), job_status::waiting);
+    EXPECT_EQ(status(d), job_status::waiting);
+    EXPECT_EQ(get(d).parents, (std::vector<std::string>{std::min(b, c), std::max(b, c)}));
+    auto ac = get(a).children;
+    std::sort(ac.begin(), ac.end());
+    EXPECT_EQ(ac, (std::vector<std::string>{std::min(b, c), std::max(b, c)}));
+    EXPECT_EQ(run(broker_->queues()).value().at(0).waiting + run(broker_->queues()).value().at(1).waiting, 3);
+    list_query lq;
+    lq.status = job_status::waiting;
+    EXPECT_EQ(run(broker_->list(lq)).value().jobs.size(), 3u);
+
+    // Only a is ready; its completion queues b and c in the same call.
+    auto first = claim("q", 10);
+    ASSERT_EQ(first.jobs.size(), 1u);
+    EXPECT_EQ(first.jobs[0].id, a);
+    std::vector<completion> done{done_for(first.jobs[0], R"({"a":1})", std::chrono::seconds{60})};
+    ASSERT_TRUE(run(broker_->complete("q", done, now())));
+    EXPECT_EQ(status(b), job_status::queued);
+    EXPECT_EQ(status(c), job_status::queued);
+    EXPECT_EQ(status(d), job_status::waiting);
+
+    run_to_completion("other", c);
+    EXPECT_EQ(status(d), job_status::waiting);  // still waits for b
+    auto second = claim("q", 10);
+    ASSERT_EQ(second.jobs.size(), 1u);
+    EXPECT_EQ(second.jobs[0].id, b);
+    EXPECT_EQ(second.jobs[0].parents, (std::vector<std::string>{a}));  // the worker reads a's result
+    std::vector<completion> done_b{done_for(second.jobs[0], "{}", std::chrono::seconds{60})};
+    ASSERT_TRUE(run(broker_->complete("q", done_b, now())));
+    EXPECT_EQ(status(d), job_status::queued);
+    run_to_completion("q", d);
+    EXPECT_EQ(status(d), job_status::completed);
+    EXPECT_EQ(redis().zcard(key("q", "waiting")), 0);
+    EXPECT_EQ(redis().cmd_int({"HGET", key("q", "meta"), "kids"}), 0);
+}
+
+TEST_F(DependencyTest, AFailedParentFailsCancelsOrRunsItsChildrenAsAsked) {
+    auto p = submit_to("q");
+    auto failing = child_of({p}, "q", "fail");
+    auto cancelling = child_of({p}, "q", "cancel");
+    auto running = child_of({p}, "q", "run");
+    auto grandchild = child_of({failing});  // fails in turn
+    fail_for_good("q", p);
+    EXPECT_EQ(status(failing), job_status::failed);
+    EXPECT_NE(get(failing).error_message.find(p), std::string::npos) << get(failing).error_message;
+    EXPECT_EQ(status(cancelling), job_status::cancelled);
+    EXPECT_EQ(status(running), job_status::queued);
+    EXPECT_EQ(status(grandchild), job_status::failed);
+}
+
+TEST_F(DependencyTest, ACancelledOrDeletedParentResolvesItsChildren) {
+    auto p1 = submit_to("q");
+    auto p2 = submit_to("q");
+    auto c1 = child_of({p1}, "q", "cancel");
+    auto c2 = child_of({p2}, "q", "fail");
+    ASSERT_EQ(run(broker_->cancel(p1, now())).value(), job_status::cancelled);
+    EXPECT_EQ(status(c1), job_status::cancelled);
+    ASSERT_TRUE(run(broker_->remove(p2, now())));
+    EXPECT_EQ(status(c2), job_status::failed);
+    // A waiting job can itself be cancelled.
+    auto p3 = submit_to("q");
+    auto c3 = child_of({p3});
+    ASSERT_EQ(run(broker_->cancel(c3, now())).value(), job_status::cancelled);
+    run_to_completion("q", p3);
+    EXPECT_EQ(status(c3), job_status::cancelled);
+}
+
+TEST_F(DependencyTest, AParentThatAlreadyFinishedCountsAtOnce) {
+    auto p = submit_to("q");
+    run_to_completion("q", p);
+    job_spec s;
+    s.queue = "q";
+    s.depends_on = {p};
+    auto r = run(broker_->submit(s, now())).value();
+    EXPECT_EQ(r.status, job_status::queued);
+    EXPECT_EQ(status(r.id), job_status::queued);
+}
+
+TEST_F(DependencyTest, UnknownOrMalformedParentsAreRejected) {
+    job_spec s;
+    s.queue = "q";
+    s.depends_on = {make_job_id(now(), 0)};
+    auto r = run(broker_->submit(s, now()));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), errc::unknown_dependency);
+    s.depends_on = {"not-an-id"};
+    EXPECT_EQ(run(broker_->submit(s, now())).error(), errc::invalid_argument);
+    s.depends_on = {submit_to("q")};
+    s.on_parent_failure = "ignore";
+    EXPECT_EQ(run(broker_->submit(s, now())).error(), errc::invalid_argument);
+    // Another tenant's job is not there for this one.
+    job_spec theirs;
+    theirs.queue = "q";
+    theirs.tenant = "acme";
+    auto their_id = submit(theirs);
+    job_spec mine;
+    mine.queue = "q";
+    mine.tenant = "globex";
+    mine.depends_on = {their_id};
+    EXPECT_EQ(run(broker_->submit(mine, now())).error(), errc::unknown_dependency);
+    EXPECT_EQ(redis().zcard(key("q", "waiting")), 0);  // nothing was created
+}
+
+TEST_F(DependencyTest, AnOutcomeNotDeliveredBeforeACrashIsDeliveredOnceByMaintenance) {
+    // Two parents; the last one's completion is recorded but its delivery never
+    // ran (the completing process died): the entry waits in the queue's
+    // `resolved` list until resolve_pending (maintenance, every reaper tick).
+    auto p1 = submit_to("q");
+    auto p2 = submit_to("o");
+    auto c = child_of({p1, p2});
+    run_to_completion("q", p1);
+    EXPECT_EQ(status(c), job_status::waiting);
+    // p2 completes as the complete script leaves it when nobody delivers: terminal,
+    // with its outcome queued for c.
+    redis().cmd({"HSET", key("o", "job:" + p2), "status", "completed", "completed_at", std::to_string(now())});
+    redis().cmd({"ZREM", key("o", "queued"), p2});
+    redis().cmd({"SREM", key("o", "children:" + p2), c});
+    redis().cmd({"HINCRBY", key("o", "meta"), "kids", "-1"});
+    redis().cmd({"RPUSH", key("o", "resolved"), c + " " + p2 + " completed"});
+    // The same outcome twice (a delivery retried after a lost reply) counts once.
+    redis().cmd({"RPUSH", key("o", "resolved"), c + " " + p1 + " completed"});
+    EXPECT_EQ(status(c), job_status::waiting);
+    ASSERT_TRUE(run(broker_->resolve_pending("o", now())));
+    EXPECT_EQ(status(c), job_status::queued);
+    EXPECT_EQ(redis().cmd_int({"LLEN", key("o", "resolved")}), 0);
+    EXPECT_EQ(redis().cmd_int({"HGET", key("q", "job:" + c), "dleft"}), 0);
+}

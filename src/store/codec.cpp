@@ -15,6 +15,20 @@ namespace spool::store::codec {
 
 namespace {
 
+// A JSON array of job ids (the parents/children fields); anything else: none.
+std::vector<std::string> id_list(const std::string& text) {
+    std::vector<std::string> out;
+    boost::system::error_code ec;
+    boost::json::parser p;
+    p.write(text, ec);
+    if (ec) return out;
+    auto v = p.release();
+    if (!v.is_array()) return out;
+    for (const auto& e : v.get_array())
+        if (e.is_string()) out.emplace_back(e.get_string());
+    return out;
+}
+
 long long to_ll(std::string_view s) {
     long long v = 0;
     std::from_chars(s.data(), s.data() + s.size(), v);
@@ -77,6 +91,7 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
                 if (k == "created_at") j.created_at = to_ll(v);
                 else if (k == "completed_at") j.completed_at = to_ll(v);
                 else if (k == "cancel_requested") j.cancel_requested = v == "1";
+                else if (k == "children") j.children = id_list(v);
                 break;
             case 'e':
                 if (k == "error_message") j.error_message = v;
@@ -89,6 +104,7 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
                 break;
             case 'p':
                 if (k == "payload") j.payload = v;
+                else if (k == "parents") j.parents = id_list(v);
                 else if (k == "priority") j.priority = static_cast<int>(to_ll(v));
                 else if (k == "progress") j.progress = static_cast<int>(to_ll(v));
                 else if (k == "progress_message") j.progress_message = v;

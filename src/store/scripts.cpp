@@ -96,7 +96,7 @@ end
 -- `b` holds the parts shared by a batch (starts(): the entry and event heads).
 local function start_one(job_key, id, now, status, worker, b)
   local f = redis.call('HMGET', job_key, 'payload', 'attempts', 'max_retries', 'timeout', 'ttl', 'created_at',
-    'unique_key', 'hn')
+    'unique_key', 'hn', 'parents')
   if not f[1] then return nil end
   local attempts = (tonumber(f[2]) or 0) + 1
   local n = (tonumber(f[8]) or 0) + 1
@@ -110,13 +110,32 @@ local function start_one(job_key, id, now, status, worker, b)
       'hn', n, hname, b.entry .. extra, 'legacy', 1)
   end
   updates[#updates + 1] = '{"type":"job_started","job_id":"' .. id .. b.event .. extra
-  return {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or '', n}
+  return {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or '', n, f[9] or ''}
 end
 -- The parts of start entries and job_started events shared by one batch.
 local function starts(queue, status, now, worker)
   return {tail = ',"worker_id":' .. cjson.encode(worker) .. '}',
     entry = '{"status":"' .. status .. '","ts":' .. now,
     event = '","queue":' .. cjson.encode(queue) .. ',"status":"' .. status .. '","ts":' .. now}
+end
+-- Dependencies (docs/keys.md): a parent's children still to be told wait in
+-- children:<id> (the queue's meta counts them as `kids`); a terminal parent moves
+-- them to the queue's `resolved` list ("<child> <parent> <outcome>"), from which the
+-- broker delivers each to its child (the `resolve` script, idempotent). Every key
+-- is the queue's own: base is the meta key without "meta".
+local released = 0
+local function release(meta_key, id, outcome)
+  local base = string.sub(meta_key, 1, -5)
+  local ck = base .. 'children:' .. id
+  local kids = redis.call('SMEMBERS', ck)
+  if #kids == 0 then return end
+  for _, c in ipairs(kids) do redis.call('RPUSH', base .. 'resolved', c .. ' ' .. id .. ' ' .. outcome) end
+  redis.call('DEL', ck)
+  redis.call('HINCRBY', meta_key, 'kids', -#kids)
+  released = released + #kids
+end
+local function has_kids(meta_key)
+  return (tonumber(redis.call('HGET', meta_key, 'kids')) or 0) > 0
 end
 -- Terminal transitions shared by fail, release, reclaim and cancel.
 local function to_cancelled(job_key, cancelled_key, unique_key, meta_key, id, qjson, now)
@@ -125,6 +144,7 @@ local function to_cancelled(job_key, cancelled_key, unique_key, meta_key, id, qj
   redis.call('ZADD', cancelled_key, now, id)
   drop_unique(unique_key, job_key, id)
   redis.call('HINCRBY', meta_key, 'cancelled', 1)
+  if has_kids(meta_key) then release(meta_key, id, 'cancelled') end
 end
 local function to_failed(job_key, failed_key, unique_key, meta_key, id, qjson, now, err, extra)
   set_status(job_key, {'completed_at', now, 'error_message', err}, 'job_failed', id, qjson, 'failed', now,
@@ -132,6 +152,7 @@ local function to_failed(job_key, failed_key, unique_key, meta_key, id, qjson, n
   redis.call('ZADD', failed_key, now, id)
   drop_unique(unique_key, job_key, id)
   redis.call('HINCRBY', meta_key, 'failed', 1)
+  if has_kids(meta_key) then release(meta_key, id, 'failed') end
 end
 )lua";
 
@@ -332,9 +353,11 @@ const redis::script& complete() {
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] inline limit (bytes)
 --   per job from ARGV[6+9i]: id, token, stored result, ttl seconds, result size (uncompressed bytes),
 --   unique_key, history length after this entry, history entry JSON, event JSON
--- returns per job 1, or 0 when the token no longer matches (a newer attempt owns the job)
+-- returns per job 1, or 0 when the token no longer matches (a newer attempt owns the job);
+--   then, when completed jobs had children waiting, the number of `resolved` entries made
 local now, channel = ARGV[1], ARGV[2]
 local inline = tonumber(ARGV[5])
+local parents = has_kids(KEYS[4])
 local out = {}
 local ids, scored = {}, {}
 local n = (#KEYS - 6) / 2
@@ -360,6 +383,7 @@ for i = 0, n - 1 do
     local uk = ARGV[a + 5]
     if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
     updates[#updates + 1] = ARGV[a + 8]
+    if parents then release(KEYS[4], id, 'completed') end
     ids[#ids + 1] = id
     scored[#scored + 1] = now; scored[#scored + 1] = id
     out[#out + 1] = 1
@@ -373,6 +397,7 @@ if #ids > 0 then
   redis.call('HINCRBY', KEYS[4], 'completed', #ids)
 end
 flush(channel)
+if released > 0 then out[#out + 1] = released end
 return out
 )lua");
     return s;
@@ -386,7 +411,8 @@ const redis::script& fail() {
 -- KEYS[7] marker  KEYS[8] cancels  KEYS[9] cancelled; per job i: KEYS[10+i] job
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue
 --   per job from ARGV[5+5i]: id, token, error message, retryable (1|0), backoff ms
--- returns per job: 1 retrying, 2 failed, 3 cancelled, 0 lease lost
+-- returns per job: 1 retrying, 2 failed, 3 cancelled, 0 lease lost; then, when failed or
+--   cancelled jobs had children waiting, the number of `resolved` entries made
 local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
 local qjson = cjson.encode(queue)
 local out = {}
@@ -422,6 +448,7 @@ for i = 0, n - 1 do
   end
 end
 flush(channel)
+if released > 0 then out[#out + 1] = released end
 return out
 )lua");
     return s;
@@ -611,9 +638,9 @@ const redis::script& cancel() {
 -- cancel: queued/scheduled -> cancelled at once; a running job gets a cancel request
 -- (its worker is signalled on the cancel channel and sees it on its next lease renewal).
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] cancelled  KEYS[5] meta  KEYS[6] unique
--- KEYS[7] cancels  KEYS[8] job
+-- KEYS[7] cancels  KEYS[8] job  KEYS[9] waiting
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] id  ARGV[6] cancel channel
--- returns 'ok:cancelled', 'ok:cancelling' (running; the worker stops it), 'missing', or
+-- returns 'ok:cancelled' (queued, scheduled or waiting: done), 'ok:cancelling' (running; the worker stops it), 'missing', or
 -- 'state:<status>' when the job is already terminal (nothing changed)
 local now, channel, queue, id = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local status = redis.call('HGET', KEYS[8], 'status')
@@ -624,7 +651,7 @@ if redis.call('ZSCORE', KEYS[3], id) then
   redis.call('PUBLISH', ARGV[6], id)
   return 'ok:cancelling'
 end
-local removed = redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id)
+local removed = redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id) + redis.call('ZREM', KEYS[9], id)
 if removed == 0 then return 'state:' .. status end
 to_cancelled(KEYS[8], KEYS[4], KEYS[6], KEYS[5], id, cjson.encode(queue), now)
 flush(channel)
@@ -640,13 +667,15 @@ const redis::script& remove() {
 -- worker's outcome is discarded) and its worker is signalled.
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] leases  KEYS[5] completed  KEYS[6] failed
 -- KEYS[7] cancelled  KEYS[8] all  KEYS[9] unique  KEYS[10] cancels  KEYS[11] job  KEYS[12] progress
--- KEYS[13] result  KEYS[14] events (previous version's stream)
+-- KEYS[13] result  KEYS[14] events (previous version's stream)  KEYS[15] waiting  KEYS[16] meta
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] queue  ARGV[4] id  ARGV[5] cancel channel
--- returns 1 when deleted, 0 when there was no such job
+-- returns 1 when deleted, 0 when there was no such job. Children still waiting for
+-- it are told it was cancelled.
 local id = ARGV[4]
 local status = redis.call('HGET', KEYS[11], 'status')
 if not status then return 0 end
-local live = redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id)
+if has_kids(KEYS[16]) then release(KEYS[16], id, 'cancelled') end
+local live = redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id) + redis.call('ZREM', KEYS[15], id)
 if redis.call('ZREM', KEYS[3], id) == 1 then
   live = live + 1
   redis.call('HDEL', KEYS[4], id)
@@ -711,6 +740,105 @@ for i = 0, #ARGV - 2 do
   end
 end
 return count
+)lua");
+    return s;
+}
+
+const redis::script& submit_waiting() {
+    static const redis::script s = make(R"lua(
+-- submit_waiting: a new job that depends on other jobs -> waiting (until every
+-- parent is resolved: the `resolve` script). Dedupe on unique_key as in submit.
+-- KEYS[1] waiting  KEYS[2] all  KEYS[3] meta  KEYS[4] unique  KEYS[5] job
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap (unused)  ARGV[4] queue
+-- ARGV[5] id  ARGV[6] priority  ARGV[7] max_retries  ARGV[8] timeout_s  ARGV[9] ttl_s
+-- ARGV[10] unique_key  ARGV[11] tenant  ARGV[12] payload  ARGV[13] parents (JSON array)
+-- ARGV[14] number of parents  ARGV[15] on_parent_failure (fail|cancel|run)
+-- returns {id, duplicate (0|1)}
+local now, id, uk = ARGV[1], ARGV[5], ARGV[10]
+if uk ~= '' then
+  local existing = redis.call('HGET', KEYS[4], uk)
+  if existing then return {existing, 1} end
+  redis.call('HSET', KEYS[4], uk, id)
+end
+local fields = {'status', 'waiting', 'priority', ARGV[6], 'max_retries', ARGV[7], 'timeout', ARGV[8], 'ttl', ARGV[9],
+  'created_at', now, 'payload', ARGV[12], 'parents', ARGV[13], 'dleft', ARGV[14], 'opf', ARGV[15]}
+if ARGV[11] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[11] end
+if uk ~= '' then fields[#fields + 1] = 'unique_key'; fields[#fields + 1] = uk end
+hist(fields, 1, 'waiting', now, '')
+redis.call('HSET', KEYS[5], unpack(fields))
+redis.call('ZADD', KEYS[1], now, id)
+redis.call('ZADD', KEYS[2], 0, id)
+redis.call('HINCRBY', KEYS[3], 'submitted', 1)
+note('job_created', id, cjson.encode(ARGV[4]), 'waiting', now, '')
+flush(ARGV[2])
+return {id, 0}
+)lua");
+    return s;
+}
+
+const redis::script& attach() {
+    static const redis::script s = make(R"lua(
+-- attach: registers a child with its parent (the parent's queue). A parent that is
+-- already terminal (or gone) is resolved for the child at once: the entry goes to
+-- this queue's `resolved` list like any other.
+-- KEYS[1] parent job  KEYS[2] meta (of the parent's queue)
+-- ARGV[1] parent id  ARGV[2] child id
+-- returns 'attached', or the outcome queued for delivery (completed, failed, cancelled)
+local base = string.sub(KEYS[2], 1, -5)
+local function resolved_now(outcome)
+  redis.call('RPUSH', base .. 'resolved', ARGV[2] .. ' ' .. ARGV[1] .. ' ' .. outcome)
+  return outcome
+end
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return resolved_now('cancelled') end
+local kids = redis.call('HGET', KEYS[1], 'children')
+local list = kids and cjson.decode(kids) or {}
+list[#list + 1] = ARGV[2]
+redis.call('HSET', KEYS[1], 'children', cjson.encode(list))
+if st == 'completed' or st == 'failed' or st == 'cancelled' then return resolved_now(st) end
+redis.call('SADD', base .. 'children:' .. ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[2], 'kids', 1)
+return 'attached'
+)lua");
+    return s;
+}
+
+const redis::script& resolve() {
+    static const redis::script s = make(R"lua(
+-- resolve: tells a waiting child how one parent ended. Idempotent (each parent is
+-- counted once: field p:<parent>). The last completed parent queues the child; a
+-- failed or cancelled one fails or cancels it (on_parent_failure; `run` counts it as
+-- done), which resolves the child's own children in turn.
+-- KEYS[1] job  KEYS[2] waiting  KEYS[3] queued  KEYS[4] marker  KEYS[5] meta  KEYS[6] failed
+-- KEYS[7] cancelled  KEYS[8] unique
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] child id  ARGV[6] parent id
+-- ARGV[7] outcome (completed | failed | cancelled)
+-- returns {what happened: skip | waiting | queued | failed | cancelled, resolved entries made}
+local now, id, parent, outcome = ARGV[1], ARGV[5], ARGV[6], ARGV[7]
+local f = redis.call('HMGET', KEYS[1], 'status', 'opf', 'priority')
+if f[1] ~= 'waiting' then return {'skip', 0} end
+if redis.call('HSETNX', KEYS[1], 'p:' .. parent, outcome) == 0 then return {'skip', 0} end
+local qjson = cjson.encode(ARGV[4])
+local what = 'waiting'
+if outcome ~= 'completed' and f[2] ~= 'run' then
+  redis.call('ZREM', KEYS[2], id)
+  if f[2] == 'cancel' then
+    to_cancelled(KEYS[1], KEYS[7], KEYS[8], KEYS[5], id, qjson, now)
+    what = 'cancelled'
+  else
+    to_failed(KEYS[1], KEYS[6], KEYS[8], KEYS[5], id, qjson, now, 'parent ' .. parent .. ' ' .. outcome,
+      ',"parent":"' .. parent .. '"')
+    what = 'failed'
+  end
+elseif redis.call('HINCRBY', KEYS[1], 'dleft', -1) <= 0 then
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[3], qscore(f[3] or 0, now), id)
+  set_status(KEYS[1], {}, 'job_queued', id, qjson, 'queued', now, '')
+  redis.call('ZADD', KEYS[4], 0, 'w')
+  what = 'queued'
+end
+flush(ARGV[2])
+return {what, released}
 )lua");
     return s;
 }

@@ -23,6 +23,9 @@ const redis::script& cancel();
 const redis::script& remove();
 const redis::script& retry();
 const redis::script& purge();
+const redis::script& submit_waiting();
+const redis::script& attach();
+const redis::script& resolve();
 const redis::script& tag_queue();
 
 }  // namespace spool::store::scripts

@@ -33,6 +33,7 @@ const char* to_code_name(errc e) noexcept {
         case errc::config_error: return "config_error";
         case errc::queue_not_found: return "queue_not_found";
         case errc::not_replicated: return "not_replicated";
+        case errc::unknown_dependency: return "unknown_dependency";
     }
     return "unknown";
 }
@@ -69,6 +70,7 @@ public:
             case errc::config_error: return "invalid configuration";
             case errc::queue_not_found: return "queue not found";
             case errc::not_replicated: return "the write was not confirmed by a replica in time";
+            case errc::unknown_dependency: return "depends_on names a job that does not exist";
         }
         return "unknown spool error " + std::to_string(ev);
     }

@@ -7,8 +7,9 @@
 namespace spool {
 
 namespace {
-constexpr std::array<std::string_view, 8> status_names{"queued",    "scheduled", "validating", "in_progress",
-                                                       "completed", "failed",    "cancelled",  "expired"};
+constexpr std::array<std::string_view, 9> status_names{"queued",    "scheduled", "validating", "in_progress",
+                                                       "completed", "failed",    "cancelled",  "expired",
+                                                       "waiting"};
 }
 
 std::string_view to_string(job_status s) noexcept { return status_names[static_cast<std::size_t>(s)]; }

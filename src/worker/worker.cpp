@@ -342,6 +342,10 @@ struct worker::impl {
         info.max_retries = rj->job.max_retries;
         info.timeout = rj->job.timeout;
         info.created_at = rj->job.created_at;
+        for (const auto& p : rj->job.parents) {
+            auto r = co_await broker_->get_result(p);
+            info.parents.push_back({p, r ? std::move(r->data) : std::string{"null"}});
+        }
         job_context ctx{std::move(info), rj->control, io_.get_executor()};
         outcome o;
         if (q->h.validate) {
@@ -638,6 +642,8 @@ struct worker::impl {
                 for (auto& [name, q] : queues_) {
                     auto r = co_await broker_->reclaim_expired(name, now());
                     if (!r) warn_throttled("reclaiming expired leases on " + name + ": " + r.error().message());
+                    auto d = co_await broker_->resolve_pending(name, now());
+                    if (!d) warn_throttled("delivering parents' outcomes on " + name + ": " + d.error().message());
                 }
             }
             tick.expires_after(std::chrono::milliseconds{std::min<millis>(100, extend_every)});

@@ -397,3 +397,29 @@ TEST_F(WorkerTest, WorkerClaimsFromPartitionsItWasNotToldAbout) {
     worker_thread w{opts(4), [&](worker& w) { w.handle("wide", handler::async(echo)); }};
     ASSERT_TRUE(wait_until([&] { return run_coro(ctx_, wide->queues()).value().at(0).completed == 20; }, 10s));
 }
+
+TEST_F(WorkerTest, AChildReadsItsParentsResultsAndRunsAfterThem) {
+    std::mutex mu;
+    std::vector<std::string> order;
+    std::string seen;
+    auto work = [&](job_context& job) -> std::string {
+        std::lock_guard lock{mu};
+        order.push_back(job.id());
+        if (job.parents().empty()) return R"({"from":")" + job.id() + R"("})";
+        for (const auto& p : job.parents()) seen += p.id + "=" + p.result + ";";
+        return "{}";
+    };
+    auto a = submit("dep");
+    auto b = submit("dep");
+    job_spec s;
+    s.queue = "dep";
+    s.depends_on = {a, b};
+    auto child = run_coro(ctx_, broker_->submit(s, now_millis())).value().id;
+    worker_thread w{opts(4), [&](worker& w) { w.handle("dep", handler::blocking(work)); }};
+    ASSERT_TRUE(wait_until([&] { return status_is(child, job_status::completed); }, 10s));
+    std::lock_guard lock{mu};
+    ASSERT_EQ(order.size(), 3u);
+    EXPECT_EQ(order.back(), child);
+    auto first = std::min(a, b), second = std::max(a, b);  // depends_on is kept sorted
+    EXPECT_EQ(seen, first + R"(={"from":")" + first + R"("};)" + second + R"(={"from":")" + second + R"("};)");
+}
