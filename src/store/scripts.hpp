@@ -24,5 +24,10 @@ const redis::script& remove();
 const redis::script& retry();
 const redis::script& purge();
 const redis::script& tag_queue();
+// Recurring schedules (store/schedules.hpp).
+const redis::script& schedule_upsert();
+const redis::script& schedule_fire();
+const redis::script& schedule_pause();
+const redis::script& schedule_delete();
 
 }  // namespace spool::store::scripts
