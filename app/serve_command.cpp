@@ -10,7 +10,9 @@
 #include "maintenance/maintenance.hpp"
 #include "redis/connection.hpp"
 #include "redis/subscriber.hpp"
+#include "schedule/scheduler.hpp"
 #include "store/broker.hpp"
+#include "store/schedules.hpp"
 #include "supervisor/embedded_redis.hpp"
 #include "supervisor/worker_pool.hpp"
 #include "util/log.hpp"
@@ -150,6 +152,18 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     maintenance::loops loops{broker};
     loops.spawn(loops_group);
 
+    // Recurring schedules: every replica runs the scheduler; one script decides each tick.
+    store::schedule_store schedules{*conn, broker};
+    auto sched_sub = redis::subscriber::create(ex, *ropts);
+    sched_sub->start();
+    schedule::scheduler sched{ex, schedules, sched_sub};
+    sched.spawn(loops_group);
+    if (!cfg.schedules.empty()) {
+        std::vector<std::string> defs;
+        for (const auto& s : cfg.schedules) defs.push_back(s.definition);
+        loops_group.spawn(schedule::upsert_all(schedules, std::move(defs)), "config_schedules");
+    }
+
     std::unique_ptr<supervisor::worker_pool> pool;
     if (cfg.workers > 0) {
         supervisor::worker_pool_options po;
@@ -167,6 +181,7 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     if (pool) co_await pool->stop(cfg.worker.grace + std::chrono::seconds{5});
     loops_group.cancel();
     co_await loops_group.wait(std::chrono::seconds{2});
+    sched_sub->stop();
     sub->stop();
     conn->stop();
     if (embedded) co_await embedded->stop();

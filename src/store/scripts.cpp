@@ -777,7 +777,8 @@ const redis::script& schedule_fire() {
 -- `skip` a tick whose previous job is still live makes no job (the next fire
 -- time moves all the same). The job is created exactly as `submit` creates a
 -- job queued at once (same record fields, implied first history entry, queued
--- score, marker, submitted counter, job_created event), plus `schedule`.
+-- score, marker, submitted counter, job_created event), plus `schedule` and
+-- `schedule_tick` (the tick it was made for).
 -- KEYS[1] schedules  KEYS[2] schedule_next  KEYS[3] schedule_state  KEYS[4] queued  KEYS[5] all
 -- KEYS[6] marker  KEYS[7] meta  KEYS[8] job:<new id>  KEYS[9] job:<previous job id> (job:- for none)
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap (unused)  ARGV[4] queue  ARGV[5] name
@@ -814,7 +815,7 @@ if is_tick then
 end
 local id = ARGV[13]
 local fields = {'status', 'queued', 'priority', ARGV[14], 'max_retries', ARGV[15], 'timeout', ARGV[16],
-  'ttl', ARGV[17], 'created_at', now, 'payload', ARGV[19], 'hn', 1, 'schedule', name}
+  'ttl', ARGV[17], 'created_at', now, 'payload', ARGV[19], 'hn', 1, 'schedule', name, 'schedule_tick', ARGV[10]}
 if ARGV[18] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[18] end
 redis.call('HSET', KEYS[8], unpack(fields))
 redis.call('ZADD', KEYS[4], ARGV[20], id)
