@@ -20,6 +20,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <boost/json.hpp>
+
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -159,8 +161,20 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     schedule::scheduler sched{ex, schedules, sched_sub};
     sched.spawn(loops_group);
     if (!cfg.schedules.empty()) {
+        // A schedule that leaves max_retries / timeout_seconds out gets its queue's
+        // configured policy, as a job submitted over HTTP does.
         std::vector<std::string> defs;
-        for (const auto& s : cfg.schedules) defs.push_back(s.definition);
+        for (const auto& s : cfg.schedules) {
+            auto v = boost::json::parse(s.definition);
+            auto& o = v.as_object();
+            auto q = o.contains("queue") && o["queue"].is_string() ? std::string{o["queue"].as_string()}
+                                                                   : std::string{default_queue};
+            if (const auto* p = cfg.find_queue(q)) {
+                if (!o.contains("max_retries")) o["max_retries"] = p->max_retries;
+                if (!o.contains("timeout_seconds")) o["timeout_seconds"] = p->timeout.count();
+            }
+            defs.push_back(boost::json::serialize(v));
+        }
         loops_group.spawn(schedule::upsert_all(schedules, std::move(defs)), "config_schedules");
     }
 

@@ -164,7 +164,10 @@ asio::awaitable<void> scheduler::reload() {
     for (auto& row : *rows) {
         auto def = definition_of(row);
         if (!def) {
-            logger()->warn("schedule {}: {}", row.name, def.error().message);
+            // Once per definition version, not at every refresh.
+            if (warned_.insert(row.name + "|" + std::to_string(row.version)).second)
+                logger()->warn("schedule {}: stored definition unusable, skipped: {}", row.name,
+                               def.error().message);
             continue;
         }
         entry e{std::move(row), std::move(*def), 0};

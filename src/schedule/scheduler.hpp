@@ -26,6 +26,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,7 @@ private:
     bool poked_ = false;
     bool failing_ = false;  // the last Redis call failed: back off before the next try
     millis last_warn_ = 0;
+    std::set<std::string> warned_;  // unusable definitions already logged (name|version)
 };
 
 // The job a schedule makes.
