@@ -224,3 +224,26 @@ TEST_F(SchedulerTest, CatchUpAllMakesOneJobPerMissedTickUpToTheLimit) {
     EXPECT_EQ(row("a").next, start + 10'000);
     EXPECT_EQ(row("b").last_tick, start + 9'000);
 }
+
+TEST_F(SchedulerTest, ReplicatedQueueReportsAnUnconfirmedJobAndNeverRepeatsTheTick) {
+    // durability: replicated on a Redis without replicas: WAIT confirms none.
+    store::broker_options bo;
+    bo.clock = &clock_;
+    bo.replicated_queues = {"safe"};
+    bo.replica_timeout = std::chrono::milliseconds{50};
+    store::broker b{*conns_[0], bo};
+    store::schedule_store st{*conns_[0], b};
+    auto made = run(upsert(st, def(R"({"name":"r","cron":"* * * * * *","queue":"safe"})"), clock_.now()));
+    ASSERT_TRUE(made.has_value());
+    auto r = row("r");
+    clock_.set(r.next);
+    auto req = tick_of(r, r.next + 1000);
+    auto first = run(st.fire(req, clock_.now()));
+    ASSERT_FALSE(first.has_value());
+    EXPECT_EQ(first.error(), errc::not_replicated);
+    EXPECT_EQ(queued("safe"), 1);  // the job is on the master
+    auto again = run(st.fire(req, clock_.now()));
+    ASSERT_TRUE(again.has_value()) << again.error().message();
+    EXPECT_EQ(again->status, store::fire_status::stale);
+    EXPECT_EQ(queued("safe"), 1);
+}

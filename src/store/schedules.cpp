@@ -11,6 +11,7 @@
 
 #include <spool/error.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <map>
 
@@ -191,6 +192,47 @@ asio::awaitable<result<bool>> schedule_store::set_paused(std::string name, bool 
     co_return r->as_integer().value_or(0) == 1;
 }
 
+// `durability: replicated` (docs/operations.md) covers the jobs schedules make as
+// it covers submits: WAIT goes in the same write, right after the script (so in
+// a cluster it reaches the script's node). A job the replicas did not confirm
+// in time exists on the master; the caller gets not_replicated and the tick is
+// not repeated (its next fire time already moved).
+asio::awaitable<result<reply>> schedule_store::fire_script(std::vector<std::string> keys,
+                                                           std::vector<std::string> args, std::string queue) {
+    const auto& o = broker_.options();
+    const bool replicated = o.replicated_queues.count(queue) > 0 ||
+                            (o.replicated_queues.count("*") > 0 && o.async_queues.count(queue) == 0);
+    if (!replicated)
+        co_return co_await eval(conn_, scripts::schedule_fire(), std::move(keys), std::move(args));
+    const int replicas = std::max(1, o.replicas);
+    const auto& s = scripts::schedule_fire();
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        std::vector<command> cmds;
+        if (attempt == 1) cmds.emplace_back("SCRIPT", "LOAD", s.source());  // after NOSCRIPT
+        cmds.push_back(s.evalsha_command(keys, args));
+        cmds.push_back(command{"WAIT", replicas, o.replica_timeout.count()});
+        auto rs = co_await conn_.exec_many(std::move(cmds));
+        if (!rs) co_return rs.error();
+        if (rs->size() < 2) co_return errc::bad_reply;
+        auto& script_reply = (*rs)[rs->size() - 2];
+        if (script_reply.is_error() && script_reply.str.rfind("NOSCRIPT", 0) == 0 && attempt == 0) continue;
+        if (script_reply.is_error()) {
+            log::get("store")->error("schedule script error: {}", script_reply.str);
+            co_return errc::redis_error;
+        }
+        // Only a job made needs the replicas' word (a stale or paused answer wrote nothing).
+        const bool made = !script_reply.elements.empty() && script_reply.elements[0].str == "fired";
+        const auto& wait = rs->back();
+        if (made && (!wait.is_integer() || wait.integer < replicas)) {
+            log::get("store")->warn("a scheduled job was confirmed by {} of {} replicas within {} ms",
+                                    wait.integer, replicas, o.replica_timeout.count());
+            co_return errc::not_replicated;
+        }
+        co_return std::move(script_reply);
+    }
+    co_return errc::redis_error;
+}
+
 asio::awaitable<result<fire_outcome>> schedule_store::fire(fire_request req, millis now) {
     const auto& q = req.queue;
     auto tag = co_await broker_.queue_tag(q);
@@ -225,7 +267,7 @@ asio::awaitable<result<fire_outcome>> schedule_store::fire(fire_request req, mil
                                   j.tenant,
                                   j.payload,
                                   std::to_string(queued_score(j.priority, now))};
-    auto r = co_await eval(conn_, scripts::schedule_fire(), std::move(keys), std::move(args));
+    auto r = co_await fire_script(std::move(keys), std::move(args), q);
     if (!r) co_return r.error();
     if (r->elements.empty()) co_return errc::bad_reply;
     const auto& what = r->elements[0].str;

@@ -97,6 +97,8 @@ public:
 private:
     asio::awaitable<result<std::vector<schedule_row>>> load_queue(std::string queue,
                                                                   std::vector<std::string> names);
+    asio::awaitable<result<redis::reply>> fire_script(std::vector<std::string> keys,
+                                                      std::vector<std::string> args, std::string queue);
 
     redis::connection& conn_;
     broker& broker_;
