@@ -714,6 +714,177 @@ CLI::App* add_plain_command(CLI::App& app, const char* name, const char* help,
     return sub;
 }
 
+// ---- schedules --------------------------------------------------------------------
+
+struct schedule_options : common_options {
+    std::string name;
+    std::string cron;
+    std::string payload;
+    std::string queue;
+    std::string tz;
+    std::string priority;
+    int max_retries = -1;
+    std::string timeout;
+    std::string ttl;
+    std::string catch_up;
+    int catch_up_limit = 0;
+    std::string overlap;
+    bool paused = false;
+};
+
+std::string schedule_path(std::string_view name) { return "/api/schedules/" + url_encode(name); }
+
+void schedule_add(const schedule_options& o) {
+    json::object body;
+    body["name"] = o.name;
+    body["cron"] = o.cron;
+    if (!o.payload.empty()) {
+        std::string text = o.payload;
+        if (text == "-" || text.starts_with('@')) {
+            std::ostringstream ss;
+            if (text == "-") {
+                ss << std::cin.rdbuf();
+            } else {
+                std::ifstream in{text.substr(1), std::ios::binary};
+                if (!in)
+                    fail(exit_usage,
+                         "cannot read payload file " + text.substr(1) + ": " + std::strerror(errno));
+                ss << in.rdbuf();
+            }
+            text = ss.str();
+        }
+        boost::system::error_code ec;
+        auto v = json::parse(text, ec);
+        if (ec) fail(exit_usage, "the payload is not valid JSON (" + ec.message() + ")");
+        body["payload"] = std::move(v);
+    }
+    if (!o.queue.empty()) body["queue"] = o.queue;
+    if (!o.tz.empty()) body["tz"] = o.tz;
+    if (!o.priority.empty()) {
+        auto p = parse_priority(o.priority);
+        if (!p) fail(exit_usage, "invalid --priority " + o.priority + " (an integer, or high, normal, low)");
+        body["priority"] = *p;
+    }
+    if (o.max_retries >= 0) body["max_retries"] = o.max_retries;
+    if (!o.timeout.empty()) {
+        auto d = parse_duration(o.timeout);
+        if (!d) fail(exit_usage, "invalid --timeout " + o.timeout);
+        body["timeout_seconds"] = whole_seconds(*d);
+    }
+    if (!o.ttl.empty()) {
+        auto d = parse_duration(o.ttl);
+        if (!d) fail(exit_usage, "invalid --ttl " + o.ttl);
+        body["ttl_seconds"] = whole_seconds(*d);
+    }
+    if (!o.catch_up.empty()) body["catch_up"] = o.catch_up;
+    if (o.catch_up_limit > 0) body["catch_up_limit"] = o.catch_up_limit;
+    if (!o.overlap.empty()) body["overlap"] = o.overlap;
+    if (o.paused) body["paused"] = true;
+    api a{o};
+    auto r = a.call(verb::post, "/api/schedules", json::serialize(body));
+    if (o.json) return print_raw(r);
+    auto v = parse_body(r);
+    std::cout << "schedule " << o.name << (r.status == 201 ? " created" : " updated");
+    if (auto next = string_member(v, "next_run_at"); !next.empty()) std::cout << "; next run at " << next;
+    std::cout << '\n';
+}
+
+void schedule_list(const common_options& o) {
+    api a{o};
+    auto r = a.call(verb::get, "/api/schedules");
+    if (o.json) return print_raw(r);
+    auto v = parse_body(r);
+    const auto& rows = rows_of(v, "schedules");
+    if (rows.empty()) {
+        std::cout << "no schedules\n";
+        return;
+    }
+    table t{{"NAME", "CRON", "TZ", "QUEUE", "PAUSED", "NEXT_RUN", "LAST_JOB", "LAST_STATUS"}};
+    for (const auto& s : rows) {
+        const json::value* last = member(s, "last_run");
+        bool has_last = last && last->is_object();
+        t.add_row({cell(s, "name"), cell(s, "cron"), cell(s, "tz"), cell(s, "queue"), cell(s, "paused"),
+                   cell(s, "next_run_at"), has_last ? cell(*last, "job_id") : "-",
+                   has_last ? cell(*last, "status") : "-"});
+    }
+    std::cout << t.render();
+}
+
+struct schedule_name_options : common_options {
+    std::string name;
+};
+
+void schedule_action(const schedule_name_options& o, verb method, const std::string& suffix,
+                     const char* done) {
+    api a{o};
+    auto r = a.call(method, schedule_path(o.name) + suffix);
+    if (o.json) return print_raw(r);
+    auto v = parse_body(r);
+    if (auto id = string_member(v, "job_id"); !id.empty()) {
+        std::cout << id << '\n';
+        return;
+    }
+    std::cout << "schedule " << o.name << ' ' << done << '\n';
+}
+
+void add_schedule_commands(CLI::App& app) {
+    auto* group =
+        app.add_subcommand("schedule", "Recurring schedules: add, list, rm, pause, resume, trigger");
+    group->require_subcommand(1);
+    {
+        auto o = std::make_shared<schedule_options>();
+        auto* sub = group->add_subcommand("add", "Create or replace a schedule");
+        sub->add_option("name", o->name, "Schedule name")->required();
+        sub->add_option("cron", o->cron,
+                        "Cron expression (quote it): \"*/5 * * * *\", @hourly, \"@every 30s\"")
+            ->required();
+        sub->add_option("payload", o->payload,
+                        "Job payload: inline JSON, @file, or - for stdin (default {})");
+        sub->add_option("-q,--queue", o->queue, "Queue its jobs go to (server default: default)");
+        sub->add_option("--tz", o->tz, "IANA time zone of the cron times (default UTC)");
+        sub->add_option("-p,--priority", o->priority, "Integer (higher runs first) or high, normal, low");
+        sub->add_option("--max-retries", o->max_retries, "Retries after a failed attempt");
+        sub->add_option("--timeout", o->timeout, "Time limit of one attempt: 30s, 5m, ...");
+        sub->add_option("--ttl", o->ttl, "How long results are kept: 1h, 7d, ...");
+        sub->add_option("--catch-up", o->catch_up, "Missed ticks: none (one job now) or all")
+            ->check(CLI::IsMember({"none", "all"}));
+        sub->add_option("--catch-up-limit", o->catch_up_limit, "catch-up all: at most this many missed ticks")
+            ->check(CLI::Range(1, 10000));
+        sub->add_option("--overlap", o->overlap, "While the previous job is live: allow or skip")
+            ->check(CLI::IsMember({"allow", "skip"}));
+        sub->add_flag("--paused", o->paused, "Create it paused");
+        add_common(sub, *o);
+        bind(sub, o, schedule_add);
+    }
+    {
+        auto o = std::make_shared<common_options>();
+        auto* sub = group->add_subcommand("list", "List schedules with their next and last runs");
+        add_common(sub, *o);
+        bind(sub, o, schedule_list);
+    }
+    struct action {
+        const char* name;
+        const char* help;
+        verb method;
+        const char* suffix;
+        const char* done;
+    };
+    static const action actions[] = {
+        {"rm", "Delete a schedule (its jobs stay)", verb::delete_, "", "deleted"},
+        {"pause", "Pause a schedule", verb::post, "/pause", "paused"},
+        {"resume", "Resume a paused schedule from its next tick", verb::post, "/resume", "resumed"},
+        {"trigger", "Make one job now and print its id", verb::post, "/trigger", "triggered"},
+    };
+    for (const auto& act : actions) {
+        auto o = std::make_shared<schedule_name_options>();
+        auto* sub = group->add_subcommand(act.name, act.help);
+        sub->add_option("name", o->name, "Schedule name")->required();
+        add_common(sub, *o);
+        const action* a = &act;
+        sub->callback([o, a] { run_command([&] { schedule_action(*o, a->method, a->suffix, a->done); }); });
+    }
+}
+
 }  // namespace
 
 void add_client_commands(CLI::App& app) {
@@ -763,6 +934,7 @@ void add_client_commands(CLI::App& app) {
     add_plain_command(app, "queues", "Per-queue depth by state", queues);
     add_plain_command(app, "workers", "Live workers", workers);
     add_plain_command(app, "stats", "Totals and per-status breakdown", stats);
+    add_schedule_commands(app);
 }
 
 int exit_code_for(const CLI::Error& e) {

@@ -1,6 +1,7 @@
 // app/client_commands.hpp
 // The CLI client of the HTTP API: `spool submit | status | result | cancel |
-// retry | list | queues | workers | stats | watch`. Each subcommand takes
+// retry | list | queues | workers | stats | watch` and `spool schedule add |
+// list | rm | pause | resume | trigger`. Each subcommand takes
 // --server (env SPOOL_SERVER, default http://127.0.0.1:8080), --api-key (env
 // SPOOL_API_KEY, sent as a bearer token) and --json (print the server's JSON).
 //
@@ -36,7 +37,7 @@ inline constexpr int exit_failed = 1;
 inline constexpr int exit_usage = 2;
 inline constexpr int exit_unreachable = 3;
 
-// Registers the ten client subcommands on `app`.
+// Registers the client subcommands (and the `schedule` group) on `app`.
 void add_client_commands(CLI::App& app);
 
 // The process exit code for an error thrown by app.parse(): the code carried

@@ -10,13 +10,17 @@
 #include "maintenance/maintenance.hpp"
 #include "redis/connection.hpp"
 #include "redis/subscriber.hpp"
+#include "schedule/scheduler.hpp"
 #include "store/broker.hpp"
+#include "store/schedules.hpp"
 #include "supervisor/embedded_redis.hpp"
 #include "supervisor/worker_pool.hpp"
 #include "util/log.hpp"
 #include "util/task_group.hpp"
 
 #include <CLI/CLI.hpp>
+
+#include <boost/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -152,6 +156,30 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     maintenance::loops loops{broker};
     loops.spawn(loops_group);
 
+    // Recurring schedules: every replica runs the scheduler; one script decides each tick.
+    store::schedule_store schedules{*conn, broker};
+    auto sched_sub = redis::subscriber::create(ex, *ropts);
+    sched_sub->start();
+    schedule::scheduler sched{ex, schedules, sched_sub};
+    sched.spawn(loops_group);
+    if (!cfg.schedules.empty()) {
+        // A schedule that leaves max_retries / timeout_seconds out gets its queue's
+        // configured policy, as a job submitted over HTTP does.
+        std::vector<std::string> defs;
+        for (const auto& s : cfg.schedules) {
+            auto v = boost::json::parse(s.definition);
+            auto& o = v.as_object();
+            auto q = o.contains("queue") && o["queue"].is_string() ? std::string{o["queue"].as_string()}
+                                                                   : std::string{default_queue};
+            if (const auto* p = cfg.find_queue(q)) {
+                if (!o.contains("max_retries")) o["max_retries"] = p->max_retries;
+                if (!o.contains("timeout_seconds")) o["timeout_seconds"] = p->timeout.count();
+            }
+            defs.push_back(boost::json::serialize(v));
+        }
+        loops_group.spawn(schedule::upsert_all(schedules, std::move(defs)), "config_schedules");
+    }
+
     std::unique_ptr<supervisor::worker_pool> pool;
     if (cfg.workers > 0) {
         supervisor::worker_pool_options po;
@@ -169,6 +197,7 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     if (pool) co_await pool->stop(cfg.worker.grace + std::chrono::seconds{5});
     loops_group.cancel();
     co_await loops_group.wait(std::chrono::seconds{2});
+    sched_sub->stop();
     sub->stop();
     conn->stop();
     if (embedded) co_await embedded->stop();

@@ -88,6 +88,14 @@ struct queue_policy {
     simulation_options simulation;
 };
 
+// A recurring schedule from the config file's `schedules:` section, already
+// validated; `definition` is its JSON form (the body POST /api/schedules
+// takes). `spool serve` creates or updates each at start.
+struct schedule_config {
+    std::string name;
+    std::string definition;  // JSON object text
+};
+
 // `spool worker` (and each worker process of `spool serve`).
 struct worker_config {
     std::string id;                   // empty: the runtime makes one (host-pid-random)
@@ -121,6 +129,7 @@ struct config {
     std::string prefix{default_key_prefix};
     std::chrono::seconds result_ttl = default_result_ttl;
     std::map<std::string, queue_policy, std::less<>> queues;
+    std::vector<schedule_config> schedules;
     worker_config worker;
     api_config api;
     int workers = default_worker_processes;  // worker processes `serve` supervises; 0: API-only node

@@ -5,8 +5,13 @@
 // config_error at parse(): the first problem found is the one reported.
 #include "config/config.hpp"
 
+#include "schedule/definition.hpp"
+
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -405,8 +410,94 @@ void read_api(const reader& r, const entry& a, api_config& o) {
 }
 
 const std::vector<std::string_view> top_keys = {
-    "redis", "redis_cluster", "queues",   "prefix",    "result_ttl_seconds", "worker",
-    "api",   "workers",       "data_dir", "log_level", "log_format",         "durability"};
+    "redis",   "redis_cluster", "queues",    "prefix",     "result_ttl_seconds", "worker",   "api",
+    "workers", "data_dir",      "log_level", "log_format", "durability",         "schedules"};
+
+// A YAML value as JSON: quoted scalars are strings; plain ones are booleans,
+// null, integers or numbers when they read as such, else strings.
+boost::json::value yaml_to_json(const YAML::Node& n) {
+    namespace json = boost::json;
+    switch (n.Type()) {
+        case YAML::NodeType::Map: {
+            json::object o;
+            for (auto it = n.begin(); it != n.end(); ++it) o[it->first.Scalar()] = yaml_to_json(it->second);
+            return o;
+        }
+        case YAML::NodeType::Sequence: {
+            json::array a;
+            for (const auto& item : n) a.push_back(yaml_to_json(item));
+            return a;
+        }
+        case YAML::NodeType::Scalar: {
+            const std::string& s = n.Scalar();
+            if (n.Tag() == "!") return json::value(s);  // quoted
+            if (s == "true" || s == "True" || s == "TRUE") return true;
+            if (s == "false" || s == "False" || s == "FALSE") return false;
+            if (s == "null" || s == "~" || s == "Null" || s == "NULL") return nullptr;
+            std::int64_t i = 0;
+            if (auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
+                ec == std::errc{} && end == s.data() + s.size() && !s.empty())
+                return i;
+            double d = 0;
+            if (auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+                ec == std::errc{} && end == s.data() + s.size() && !s.empty() && std::isfinite(d))
+                return d;
+            return json::value(s);
+        }
+        default:
+            return nullptr;
+    }
+}
+
+// One schedule: checked with the rules POST /api/schedules applies, errors
+// pointing at the offending field's line.
+schedule_config read_schedule(const reader& r, const YAML::Node& node, const std::string& path,
+                              const YAML::Mark& where, std::string name) {
+    if (!node.IsMap())
+        r.fail(node.IsNull() ? where : node.Mark(), path, "expected a map, got " + describe(node));
+    for (auto it = node.begin(); it != node.end(); ++it)
+        if (!it->first.IsScalar()) r.fail(it->first.Mark(), path, "keys must be strings");
+    auto body = yaml_to_json(node);
+    if (!name.empty()) {
+        if (auto* n = body.as_object().if_contains("name"); n && !(n->is_string() && n->as_string() == name))
+            r.fail(node["name"].Mark(), path + ".name", "differs from the schedule's key \"" + name + "\"");
+    }
+    schedule::definition_defaults defs;
+    auto d = schedule::parse_definition(body, defs, name);
+    if (!d) {
+        auto field = node[d.error().field];
+        auto mark = field && field.IsDefined() ? field.Mark() : (node.IsNull() ? where : node.Mark());
+        auto msg = d.error().message;
+        auto colon = msg.find(": ");
+        if (colon != std::string::npos) msg = msg.substr(colon + 2);
+        r.fail(mark, path + "." + d.error().field, msg);
+    }
+    schedule_config s;
+    s.name = d->name;
+    auto& o = body.as_object();
+    o["name"] = d->name;
+    s.definition = boost::json::serialize(body);
+    return s;
+}
+
+// `schedules:` as a map (name -> fields) or a list of maps with a `name`.
+void read_schedules(const reader& r, const entry& e, config& c) {
+    std::set<std::string> names;
+    auto add = [&](schedule_config s, const YAML::Mark& mark, const std::string& path) {
+        if (!names.insert(s.name).second) r.fail(mark, path, "duplicate schedule name \"" + s.name + "\"");
+        c.schedules.push_back(std::move(s));
+    };
+    if (e.value.IsSequence()) {
+        for (std::size_t i = 0; i < e.value.size(); ++i) {
+            auto path = fmt::format("{}[{}]", e.path, i);
+            add(read_schedule(r, e.value[i], path, reader::mark_of(e), {}), e.value[i].Mark(), path);
+        }
+        return;
+    }
+    r.for_each_any(e.value, e.path, reader::mark_of(e), [&](const entry& s) {
+        add(read_schedule(r, s.value, s.path, reader::mark_of(s), s.key.Scalar()), s.key.Mark(), s.path);
+    });
+}
 
 config read_config(const reader& r, const YAML::Node& root) {
     config c = default_config();  // a file without `queues` keeps the default queues
@@ -441,6 +532,8 @@ config read_config(const reader& r, const YAML::Node& root) {
             read_worker(r, e, c.worker);
         else if (k == "api")
             read_api(r, e, c.api);
+        else if (k == "schedules")
+            read_schedules(r, e, c);
         else if (k == "queues") {
             c.queues.clear();
             r.for_each_any(e.value, e.path, reader::mark_of(e), [&](const entry& q) {

@@ -599,3 +599,47 @@ TEST(Partitions, PerQueueWithBoundsAndQueueNamesWithoutHash) {
     ASSERT_FALSE(hash);
     EXPECT_NE(hash.error().message.find("a queue name is 1 to 128"), std::string::npos) << hash.error().message;
 }
+
+TEST(ConfigFile, SchedulesAsAMapOrAListBecomeValidatedDefinitions) {
+    auto c = parse(
+        "schedules:\n"
+        "  nightly:\n"
+        "    cron: \"0 3 * * *\"\n"
+        "    tz: Europe/Berlin\n"
+        "    queue: reports\n"
+        "    payload: {kind: daily, n: 3, flags: [true, \"007\"]}\n"
+        "    overlap: skip\n",
+        "spool.yaml");
+    ASSERT_TRUE(c.has_value()) << c.error().message;
+    ASSERT_EQ(c->schedules.size(), 1u);
+    EXPECT_EQ(c->schedules[0].name, "nightly");
+    EXPECT_NE(c->schedules[0].definition.find(R"("payload":{"kind":"daily","n":3,"flags":[true,"007"]})"),
+              std::string::npos)
+        << c->schedules[0].definition;
+    EXPECT_NE(c->schedules[0].definition.find(R"("name":"nightly")"), std::string::npos);
+
+    auto l = parse(
+        "schedules:\n"
+        "  - name: a\n"
+        "    cron: \"@every 30s\"\n"
+        "  - name: b\n"
+        "    cron: \"@hourly\"\n",
+        "spool.yaml");
+    ASSERT_TRUE(l.has_value()) << l.error().message;
+    EXPECT_EQ(l->schedules.size(), 2u);
+}
+
+TEST(ConfigFile, BadSchedulesNameFileLineAndField) {
+    EXPECT_EQ(error_of("schedules:\n  s:\n    cron: \"61 * * * *\"\n"),
+              "spool.yaml:3: schedules.s.cron: field 1 (minute): 61 is out of range 0..59");
+    EXPECT_EQ(
+        error_of("schedules:\n  s:\n    cron: \"* * * * *\"\n    tz: Nowhere/Land\n"),
+        "spool.yaml:4: schedules.s.tz: unknown time zone \"Nowhere/Land\" (expected an IANA name such as "
+        "\"America/New_York\")");
+    EXPECT_EQ(error_of("schedules:\n  - name: x\n    cron: \"* * * * *\"\n    catch_up: some\n"),
+              "spool.yaml:4: schedules[0].catch_up: expected none or all, got \"some\"");
+    EXPECT_EQ(error_of("schedules:\n  - cron: \"* * * * *\"\n"), "spool.yaml:2: schedules[0].name: required");
+    EXPECT_EQ(
+        error_of("schedules:\n  - name: x\n    cron: \"* * * * *\"\n  - name: x\n    cron: \"@hourly\"\n"),
+        "spool.yaml:4: schedules[1]: duplicate schedule name \"x\"");
+}

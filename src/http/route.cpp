@@ -43,6 +43,7 @@ route_table make_api_routes() {
     add_job_routes(t);
     add_admin_routes(t);
     add_compat_routes(t);
+    add_schedule_routes(t);
     return t;
 }
 

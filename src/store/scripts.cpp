@@ -863,4 +863,146 @@ return n
     return s;
 }
 
+const redis::script& schedule_upsert() {
+    static const redis::script s = make(R"lua(
+-- schedule_upsert: creates or replaces a schedule's definition. The next fire
+-- time is kept when the timing (cron + zone) is unchanged and one is stored,
+-- so restarts and config re-upserts neither skip nor repeat a tick; otherwise
+-- it becomes ARGV[4]. Every upsert bumps the version (schedulers holding an
+-- older definition get `changed` from schedule_fire and re-read it).
+-- KEYS[1] {q:<queue>}:schedules  KEYS[2] {q:<queue>}:schedule_next  KEYS[3] {q:<queue>}:schedule_state
+-- ARGV[1] name  ARGV[2] definition JSON  ARGV[3] timing  ARGV[4] next fire ms (0: none)
+-- ARGV[5] paused: '1', '0', or '' (keep; a new schedule runs)
+-- returns {created (0|1), next fire ms as stored ('' for none), version}
+local name = ARGV[1]
+local p = name .. '|'
+local created = redis.call('HSET', KEYS[1], name, ARGV[2])
+local cur = redis.call('ZSCORE', KEYS[2], name)
+if redis.call('HGET', KEYS[3], p .. 'timing') ~= ARGV[3] or not cur then
+  if tonumber(ARGV[4]) > 0 then
+    redis.call('ZADD', KEYS[2], ARGV[4], name)
+    cur = ARGV[4]
+  else
+    redis.call('ZREM', KEYS[2], name)
+    cur = ''
+  end
+end
+redis.call('HSET', KEYS[3], p .. 'timing', ARGV[3])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], p .. 'paused', ARGV[5]) end
+local ver = redis.call('HINCRBY', KEYS[3], p .. 'ver', 1)
+return {created, cur, ver}
+)lua");
+    return s;
+}
+
+const redis::script& schedule_fire() {
+    static const redis::script s = make(R"lua(
+-- schedule_fire: one tick (or a manual trigger) of a schedule, decided here
+-- alone, so any number of schedulers make exactly one job per tick. A tick is
+-- accepted only when the schedule is not paused, its definition version is the
+-- caller's and its stored next fire time is the caller's expected one (a
+-- compare-and-set); it then moves the next fire time to ARGV[9]. With overlap
+-- `skip` a tick whose previous job is still live makes no job (the next fire
+-- time moves all the same). The job is created exactly as `submit` creates a
+-- job queued at once (same record fields, implied first history entry, queued
+-- score, marker, submitted counter, job_created event), plus `schedule` and
+-- `schedule_tick` (the tick it was made for).
+-- KEYS[1] schedules  KEYS[2] schedule_next  KEYS[3] schedule_state  KEYS[4] queued  KEYS[5] all
+-- KEYS[6] marker  KEYS[7] meta  KEYS[8] job:<new id>  KEYS[9] job:<previous job id> (job:- for none)
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap (unused)  ARGV[4] queue  ARGV[5] name
+-- ARGV[6] 'tick' or 'trigger'  ARGV[7] definition version  ARGV[8] expected next fire ms
+-- ARGV[9] new next fire ms (0: none)  ARGV[10] the tick's time  ARGV[11] expected previous job id ('')
+-- ARGV[12] overlap ('allow' | 'skip')  ARGV[13] new job id  ARGV[14] priority  ARGV[15] max_retries
+-- ARGV[16] timeout_s  ARGV[17] ttl_s  ARGV[18] tenant  ARGV[19] payload  ARGV[20] queued score
+-- returns {'fired', id} | {'skipped', live job id} | {'stale', stored next or ''} | {'changed'} |
+--   {'paused'} | {'missing'}
+local now, channel, queue, name = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
+if redis.call('HEXISTS', KEYS[1], name) == 0 then return {'missing'} end
+local p = name .. '|'
+local st = redis.call('HMGET', KEYS[3], p .. 'ver', p .. 'paused', p .. 'last_job')
+if (st[1] or '0') ~= ARGV[7] then return {'changed'} end
+local is_tick = ARGV[6] == 'tick'
+if is_tick then
+  if st[2] == '1' then return {'paused'} end
+  local cur = redis.call('ZSCORE', KEYS[2], name)
+  if not cur or tonumber(cur) ~= tonumber(ARGV[8]) then return {'stale', cur or ''} end
+  if ARGV[12] == 'skip' and (st[3] or '') ~= ARGV[11] then return {'changed'} end
+  if tonumber(ARGV[9]) > 0 then
+    redis.call('ZADD', KEYS[2], ARGV[9], name)
+  else
+    redis.call('ZREM', KEYS[2], name)
+  end
+  if ARGV[12] == 'skip' and ARGV[11] ~= '' then
+    local s = redis.call('HGET', KEYS[9], 'status')
+    if s == 'queued' or s == 'scheduled' or s == 'validating' or s == 'in_progress' then
+      redis.call('HSET', KEYS[3], p .. 'last_outcome', 'skipped', p .. 'last_skip_at', now, p .. 'last_tick', ARGV[10])
+      redis.call('HINCRBY', KEYS[3], p .. 'skipped', 1)
+      return {'skipped', ARGV[11]}
+    end
+  end
+end
+local id = ARGV[13]
+local fields = {'status', 'queued', 'priority', ARGV[14], 'max_retries', ARGV[15], 'timeout', ARGV[16],
+  'ttl', ARGV[17], 'created_at', now, 'payload', ARGV[19], 'hn', 1, 'schedule', name, 'schedule_tick', ARGV[10]}
+if ARGV[18] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[18] end
+redis.call('HSET', KEYS[8], unpack(fields))
+redis.call('ZADD', KEYS[4], ARGV[20], id)
+redis.call('ZADD', KEYS[5], 0, id)
+redis.call('HINCRBY', KEYS[7], 'submitted', 1)
+redis.call('ZADD', KEYS[6], 0, 'w')
+note('job_created', id, cjson.encode(queue), 'queued', now, '')
+local outcome = 'fired'
+if not is_tick then outcome = 'triggered' end
+redis.call('HSET', KEYS[3], p .. 'last_job', id, p .. 'last_run_at', now, p .. 'last_tick', ARGV[10],
+  p .. 'last_outcome', outcome)
+redis.call('HINCRBY', KEYS[3], p .. 'runs', 1)
+flush(channel)
+return {'fired', id}
+)lua");
+    return s;
+}
+
+const redis::script& schedule_pause() {
+    static const redis::script s = make(R"lua(
+-- schedule_pause: pauses or resumes a schedule. Resuming a paused schedule
+-- restarts it from ARGV[3] (the first tick after now): ticks that fell in the
+-- pause are not caught up.
+-- KEYS[1] schedules  KEYS[2] schedule_next  KEYS[3] schedule_state
+-- ARGV[1] name  ARGV[2] '1' (pause) or '0' (resume)  ARGV[3] next fire ms on resume (0: none)
+-- returns 1, or 0 when there is no such schedule
+local name = ARGV[1]
+if redis.call('HEXISTS', KEYS[1], name) == 0 then return 0 end
+local was = redis.call('HGET', KEYS[3], name .. '|paused')
+redis.call('HSET', KEYS[3], name .. '|paused', ARGV[2])
+if ARGV[2] == '0' and was == '1' then
+  if tonumber(ARGV[3]) > 0 then
+    redis.call('ZADD', KEYS[2], ARGV[3], name)
+  else
+    redis.call('ZREM', KEYS[2], name)
+  end
+end
+return 1
+)lua");
+    return s;
+}
+
+const redis::script& schedule_delete() {
+    static const redis::script s = make(R"lua(
+-- schedule_delete: removes a schedule's definition, next fire time and state
+-- (the jobs it made stay). The version counter stays too, so a scheduler
+-- still holding the old definition cannot fire a re-created schedule with it.
+-- KEYS[1] schedules  KEYS[2] schedule_next  KEYS[3] schedule_state
+-- ARGV[1] name
+-- returns 1, or 0 when there was no such schedule
+local name = ARGV[1]
+local p = name .. '|'
+local existed = redis.call('HDEL', KEYS[1], name)
+redis.call('ZREM', KEYS[2], name)
+redis.call('HDEL', KEYS[3], p .. 'timing', p .. 'paused', p .. 'last_job', p .. 'last_run_at',
+  p .. 'last_tick', p .. 'last_outcome', p .. 'runs', p .. 'skipped', p .. 'last_skip_at')
+return existed
+)lua");
+    return s;
+}
+
 }  // namespace spool::store::scripts

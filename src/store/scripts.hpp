@@ -27,5 +27,10 @@ const redis::script& submit_waiting();
 const redis::script& attach();
 const redis::script& resolve();
 const redis::script& tag_queue();
+// Recurring schedules (store/schedules.hpp).
+const redis::script& schedule_upsert();
+const redis::script& schedule_fire();
+const redis::script& schedule_pause();
+const redis::script& schedule_delete();
 
 }  // namespace spool::store::scripts
