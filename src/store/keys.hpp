@@ -33,6 +33,8 @@ public:
     std::string meta(std::string_view q) const { return queue_key(q, "meta"); }
     std::string unique(std::string_view q) const { return queue_key(q, "unique"); }
     std::string cancels(std::string_view q) const { return queue_key(q, "cancels"); }
+    // HASH bucket start (ms) -> the meta counters then (dashboard charts; docs/keys.md).
+    std::string history(std::string_view q) const { return queue_key(q, "history"); }
     std::string job(std::string_view q, std::string_view id) const { return queue_key(q, cat("job:", id)); }
     // A previous version's per-job event stream (read for jobs it wrote; deleted with them).
     std::string events(std::string_view q, std::string_view id) const { return queue_key(q, cat("events:", id)); }

@@ -24,5 +24,7 @@ const redis::script& remove();
 const redis::script& retry();
 const redis::script& purge();
 const redis::script& tag_queue();
+const redis::script& retry_dead();
+const redis::script& purge_completed();
 
 }  // namespace spool::store::scripts
