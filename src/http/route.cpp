@@ -43,6 +43,8 @@ route_table make_api_routes() {
     add_job_routes(t);
     add_admin_routes(t);
     add_compat_routes(t);
+    add_dashboard_routes(t);
+    add_ui_routes(t);
     return t;
 }
 
