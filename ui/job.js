@@ -28,7 +28,7 @@ export function render(main, route) {
   const progressText = h('div', { class: 'muted', 'data-test': 'progress-text', text: '' });
   const fields = h('dl', { class: 'kv', 'data-test': 'record' });
   const timeline = h('ol', { class: 'timeline', 'data-test': 'timeline', 'aria-live': 'polite' });
-  const attemptErrors = h('ol', { 'data-test': 'attempt-errors' });
+  const attemptErrors = h('ol', { 'data-test': 'attempt-errors' }, h('li', { class: 'muted', 'data-empty': '', text: 'None.' }));
   const payloadBox = h('div', { 'data-test': 'payload-box' }, h('p', { class: 'muted', text: 'Loading…' }));
   const resultBox = h('div', { 'data-test': 'result-box' }, h('p', { class: 'muted', text: '–' }));
   const body = h('div', { 'data-test': 'job-body' });

@@ -81,7 +81,9 @@ export function ago(iso, now = Date.now()) {
 
 export function badge(text, cls = text) { return h('span', { class: 'badge ' + cls, text: text.replace('_', ' ') }); }
 
-export function shortId(id) { return id && id.length > 13 ? id.slice(0, 8) + '…' + id.slice(-4) : id; }
+// Ids of one queue share their first (time) and last (queue tag) digits, so a
+// shortened id would hide what tells them apart: ids are shown whole.
+export function shortId(id) { return id; }
 
 export function toast(text) {
   const t = document.getElementById('toast');

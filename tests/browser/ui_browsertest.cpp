@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -482,7 +483,7 @@ TEST_F(Dashboard, QueuePagePaginatesSearchesAndRunsBulkActions) {
 
 TEST_F(Dashboard, JobPageFollowsProgressToCompletedAndShowsPayloadAndResult) {
     ASSERT_NO_FATAL_FAILURE(start_serve());
-    auto id = submit(R"({"queue":"sim","payload":{"duration_ms":2500,"steps":10}})");
+    auto id = submit(R"({"queue":"sim","payload":{"duration_ms":4000,"steps":10}})");
     open("/jobs/" + id);
     // The bar moves: collect what it shows until the timeline ends in completed.
     std::set<int> seen;
@@ -524,7 +525,7 @@ TEST_F(Dashboard, JobPageFollowsProgressToCompletedAndShowsPayloadAndResult) {
     ASSERT_TRUE(wait_for("document.querySelector('[data-test=result-box] pre') !== null"));
     EXPECT_EQ(parse(text("[data-test=result-box] pre")),
               parse(call(verb::get, "/api/jobs/" + id + "/result").body));
-    EXPECT_EQ(parse(text("[data-test=payload-box] pre")), parse(R"({"duration_ms":2500,"steps":10})"));
+    EXPECT_EQ(parse(text("[data-test=payload-box] pre")), parse(R"({"duration_ms":4000,"steps":10})"));
     shot("job");
 
     // A large payload is cut short, with its size and a download link.
@@ -676,4 +677,59 @@ TEST_F(Dashboard, ApiKeyLoginSeesOnlyThatTenantsJobs) {
     ASSERT_TRUE(wait_for("document.querySelector('[data-test=missing]') !== null"));
     page_->clear_errors();  // that page's 404 is the expected answer
     shot("tenant-queue");
+}
+
+TEST_F(Dashboard, ChartsShowTheHistoryKeptInRedisFromBeforeThisServerStarted) {
+    // An hour of snapshots as earlier API servers would have left them (one a
+    // minute), and the counters they were taken from. This server never saw them.
+    using clk = std::chrono::system_clock;
+    const long long now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clk::now().time_since_epoch()).count();
+    const long long minute0 = now / 60000 * 60000 - 58 * 60000;
+    long long completed = 0, failed = 0, submitted = 0;
+    long long expected_completed = 0, expected_failed = 0;
+    std::vector<std::string> hset{"HSET", "spool:{q:default}:history"};
+    for (int i = 0; i < 59; ++i) {
+        hset.push_back(std::to_string(minute0 + i * 60000LL));
+        hset.push_back(std::to_string(submitted) + " " + std::to_string(completed) + " " +
+                       std::to_string(failed) + " 0");
+        long long done = 40 + static_cast<long long>(25 * std::sin(i / 6.0)) + (i * 7) % 11;
+        long long bad = i % 13 == 0 ? 4 : i % 5 == 0 ? 1 : 0;
+        completed += done;
+        failed += bad;
+        submitted += done + bad;
+        expected_completed += done;  // each minute's jobs fall between two snapshots
+        expected_failed += bad;
+    }
+    redis().cmd(hset);
+    redis().cmd({"SADD", "spool:queues", "default"});
+    redis().cmd({"HSET", "spool:{q:default}:meta", "submitted", std::to_string(submitted), "completed",
+                 std::to_string(completed), "failed", std::to_string(failed), "retried", "0"});
+    ASSERT_NO_FATAL_FAILURE(start_serve());
+    auto h = get("/api/queues/default/history");
+    EXPECT_EQ(num(h.at("totals").at("completed")), expected_completed);
+    EXPECT_EQ(num(h.at("totals").at("failed")), expected_failed);
+
+    open("/");
+    const std::string card = "[data-test=queue-card][data-queue=default] ";
+    ASSERT_TRUE(wait_for("document.querySelectorAll(" + js(card + "svg.chart rect.b1") + ").length >= 50"));
+    auto sum = [&](const std::string& cls) {
+        return num(eval("[...document.querySelectorAll(" + js(card + "svg.chart rect." + cls) +
+                        ")].reduce((a, r) => a + Number(r.dataset.v), 0)"));
+    };
+    EXPECT_EQ(sum("b1"), expected_completed);
+    EXPECT_EQ(sum("b2"), expected_failed);
+    EXPECT_EQ(digits(text(card + "[data-field=completed-hour]")), std::to_string(expected_completed));
+    // Some live jobs too, for the picture.
+    ASSERT_EQ(call(verb::post, "/api/queues/held/pause").status, 200u);
+    for (int i = 0; i < 3; ++i) submit(R"({"queue":"held","payload":{}})");
+    auto running = submit(R"({"queue":"sim","payload":{"duration_ms":20000,"steps":20}})");
+    ASSERT_TRUE(wait_status(running, "in_progress"));
+    ASSERT_TRUE(
+        wait_for("document.querySelector('[data-test=queues] tr[data-queue=sim] "
+                 "[data-field=in_progress]')?.textContent === '1'"));
+    ASSERT_TRUE(
+        wait_for("document.querySelector('[data-test=queues] tr[data-queue=held] "
+                 "[data-field=queued]')?.textContent === '3'"));
+    shot("overview-hour");
 }
