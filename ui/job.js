@@ -212,5 +212,12 @@ export function render(main, route) {
     loadPayload();
     follow();
   })();
-  return () => { alive = false; abort.abort(); };
+  // Retried from elsewhere (another tab, the CLI) after its stream ended: follow it again.
+  const unsub = api.subscribe((m) => {
+    if (m.job_id !== id || streaming || !alive) return;
+    delete timeline.dataset.ended;
+    resultShown = false;
+    loadRecord().then((ok) => { if (ok) follow(); });
+  });
+  return () => { alive = false; abort.abort(); unsub(); };
 }
