@@ -672,11 +672,12 @@ TEST_F(Dashboard, ApiKeyLoginSeesOnlyThatTenantsJobs) {
         EXPECT_EQ(std::count(shown.begin(), shown.end(), id), 0) << "beta's job " << id << " shown";
     EXPECT_EQ(eval("document.querySelector('[data-action=pause]').hidden"),
               json::value(true));  // not an admin
+    shot("tenant-queue");
     // A foreign job's page says it does not exist.
     open("/jobs/" + beta[0]);
     ASSERT_TRUE(wait_for("document.querySelector('[data-test=missing]') !== null"));
     page_->clear_errors();  // that page's 404 is the expected answer
-    shot("tenant-queue");
+    shot("tenant-foreign-job");
 }
 
 TEST_F(Dashboard, ChartsShowTheHistoryKeptInRedisFromBeforeThisServerStarted) {
