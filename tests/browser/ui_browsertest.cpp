@@ -423,6 +423,9 @@ TEST_F(Dashboard, QueuePagePaginatesSearchesAndRunsBulkActions) {
     EXPECT_EQ(text("[data-test=queue-name]"), "default");
     EXPECT_EQ(digits(text(".tabs a[data-state=completed] .count")), "30");
     shot("queue");
+    page_->set_viewport(390, 844, true);
+    shot("queue-phone");
+    page_->set_viewport(1280, 900);
     page_->click("[data-action=next]");
     auto page2 = get("/api/jobs?queue=default&status=completed&limit=25&cursor=" +
                      url_encode(str(page1, "next_cursor")));
@@ -527,6 +530,10 @@ TEST_F(Dashboard, JobPageFollowsProgressToCompletedAndShowsPayloadAndResult) {
               parse(call(verb::get, "/api/jobs/" + id + "/result").body));
     EXPECT_EQ(parse(text("[data-test=payload-box] pre")), parse(R"({"duration_ms":4000,"steps":10})"));
     shot("job");
+    page_->set_viewport(390, 844, true);
+    ASSERT_TRUE(wait_for("document.querySelector('[data-test=result-box] pre') !== null"));
+    shot("job-phone");
+    page_->set_viewport(1280, 900);
 
     // A large payload is cut short, with its size and a download link.
     ASSERT_EQ(call(verb::post, "/api/queues/held/pause").status, 200u);
