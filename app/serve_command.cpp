@@ -22,6 +22,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -141,6 +142,9 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     so.rate_limit_per_second = env_number("SPOOL_RATE_LIMIT", 0);
     so.rate_limit_burst = static_cast<std::uint32_t>(env_number("SPOOL_RATE_BURST", 0));
     for (const auto& [name, policy] : cfg.queues) so.queue_defaults[name] = {policy.max_retries, policy.timeout};
+    // The dashboard's history bucket (docs/keys.md); every API replica must use the same.
+    so.history_bucket = std::chrono::milliseconds{
+        static_cast<long long>(std::max(0.1, env_number("SPOOL_HISTORY_BUCKET_SECONDS", 10)) * 1000)};
     http::server srv{io, so, broker, conn, sub};
     if (auto r = srv.start(); !r) {
         std::cerr << "spool serve: cannot listen on " << so.host << ":" << so.port << ": " << r.error().message()

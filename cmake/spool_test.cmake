@@ -1,6 +1,7 @@
 # spool_add_test(file.cpp DEPS ...): one GoogleTest binary per test file.
 # Files ending in _redistest.cpp need a real redis-server (label `redis`),
-# _e2etest.cpp drive the spool binary (label `e2e`); the rest are `unit`.
+# _e2etest.cpp drive the spool binary (label `e2e`), _browsertest.cpp drive it
+# through a headless Chromium (label `browser`); the rest are `unit`.
 # CLUSTER: the suite runs a second time against a 3-master Redis Cluster
 # (${name}_cluster, SPOOL_TEST_REDIS=cluster; see testing/redis_server.hpp).
 function(spool_add_test file)
@@ -16,6 +17,8 @@ function(spool_add_test file)
     set(label redis)
   elseif(name MATCHES "_e2etest$")
     set(label e2e)
+  elseif(name MATCHES "_browsertest$")
+    set(label browser)
   else()
     set(label unit)
   endif()
@@ -24,7 +27,7 @@ function(spool_add_test file)
   endif()
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS ${label} TIMEOUT ${T_TIMEOUT}
-    ENVIRONMENT "SPOOL_BINARY=$<TARGET_FILE:spool>;SPOOL_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT "SPOOL_BINARY=$<TARGET_FILE:spool>;SPOOL_SOURCE_DIR=${PROJECT_SOURCE_DIR};SPOOL_BUILD_DIR=${PROJECT_BINARY_DIR}")
   if(T_CLUSTER)
     add_test(NAME ${name}_cluster COMMAND ${name})
     set_tests_properties(${name}_cluster PROPERTIES LABELS "${label};cluster" TIMEOUT ${T_TIMEOUT}

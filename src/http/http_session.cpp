@@ -112,11 +112,14 @@ void http_session::record(const request& req, const std::string& pattern, unsign
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     auto method = beast_http::to_string(req.method());
     s_.stats.observe_request(pattern, std::string_view{method.data(), method.size()}, status, secs);
-    if (s_.log->should_log(spdlog::level::debug))
+    if (s_.log->should_log(spdlog::level::debug)) {
+        std::string_view target{req.target().data(), req.target().size()};
+        if (target.find("access_token=") != std::string_view::npos)
+            target = target.substr(0, target.find('?'));
         s_.log->debug("request method={} target={} route={} status={} ms={:.3f} ip={} tenant={} bytes_in={}",
-                      std::string_view{method.data(), method.size()},
-                      std::string_view{req.target().data(), req.target().size()}, pattern, status,
-                      secs * 1000, client_ip_, tenant, req.body().size());
+                      std::string_view{method.data(), method.size()}, target, pattern, status, secs * 1000,
+                      client_ip_, tenant, req.body().size());
+    }
 }
 
 asio::awaitable<bool> http_session::write(response res, bool header_only) {
@@ -190,6 +193,11 @@ asio::awaitable<http_session::dispatched> http_session::dispatch(const request& 
         std::string key;
         if (s_.auth_enabled()) {
             key = bearer_token(req);
+            // Browsers cannot set headers on a WebSocket upgrade: /ws also takes the
+            // key as ?access_token= (the dashboard's live updates).
+            if (key.empty() && entry.access == route_access::websocket)
+                for (const auto& [k, v] : ctx.query)
+                    if (k == "access_token") key = v;
             auto it = key.empty() ? s_.opts.api_keys.end() : s_.opts.api_keys.find(key);
             if (it == s_.opts.api_keys.end()) {
                 d.out = error_output(errc::unauthorized, key.empty()

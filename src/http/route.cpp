@@ -44,6 +44,9 @@ route_table make_api_routes() {
     add_admin_routes(t);
     add_compat_routes(t);
     add_schedule_routes(t);
+
+    add_dashboard_routes(t);
+    add_ui_routes(t);
     return t;
 }
 

@@ -100,12 +100,14 @@ private:
     std::vector<route_entry> entries_;
 };
 
-// The whole API: job, admin, compat and schedule routes and /ws.
+// The whole API: job, admin, compat, schedule and dashboard routes, /ws, and the dashboard's files.
 route_table make_api_routes();
 void add_job_routes(route_table& t);
 void add_admin_routes(route_table& t);
 void add_compat_routes(route_table& t);
 void add_schedule_routes(route_table& t);
+void add_dashboard_routes(route_table& t);
+void add_ui_routes(route_table& t);
 
 // --- helpers for route functions ---
 // The token of an `Authorization: Bearer <token>` header, or "".

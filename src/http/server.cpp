@@ -1,6 +1,7 @@
 // src/http/server.cpp
 #include "http/server.hpp"
 
+#include "http/history_recorder.hpp"
 #include "http/http_session.hpp"
 #include "http/listener.hpp"
 #include "http/route.hpp"
@@ -51,6 +52,7 @@ result<void> server::start() {
     i.started = true;
     i.background.spawn(i.acceptor.run(), "http_listener");
     i.background.spawn(i.state.hub.run(), "event_hub");
+    i.background.spawn(record_history(i.state), "history_recorder");
     i.state.log->info("HTTP API listening on {}:{}{}", i.state.opts.host, port(),
                       i.state.auth_enabled() ? " (API keys required)" : "");
     return {};

@@ -48,6 +48,12 @@ struct server_options {
     // Per-queue max_retries / timeout defaults from the config file.
     std::map<std::string, queue_job_defaults, std::less<>> queue_defaults;
     int workers = -1;  // reported by /solve/async/stats; -1: count live workers in Redis
+
+    // Dashboard history (docs/keys.md, `history`): every replica snapshots each
+    // queue's counters once per bucket; replicas of one deployment must agree on
+    // the bucket size. Buckets older than history_keep are dropped. 0: not recorded.
+    std::chrono::milliseconds history_bucket{10'000};
+    std::chrono::milliseconds history_keep{2 * 3600 * 1000};
 };
 
 }  // namespace spool::http

@@ -26,6 +26,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <deque>
 #include <limits>
@@ -1725,6 +1726,296 @@ asio::awaitable<result<std::size_t>> broker::trim(std::string queue, millis now)
         }
     }
     co_return total;
+}
+
+// ---------------------------------------------------------------- dashboard
+
+namespace {
+
+// The logical queue a physical one belongs to: partitions are "<queue>#<p>.<salt>".
+std::string_view logical_queue(std::string_view physical) { return physical.substr(0, physical.find('#')); }
+
+std::vector<std::string> chunk_of(const std::vector<std::string>& ids, std::size_t from, std::size_t n) {
+    auto end = std::min(ids.size(), from + n);
+    return std::vector<std::string>(ids.begin() + static_cast<std::ptrdiff_t>(from),
+                                    ids.begin() + static_cast<std::ptrdiff_t>(end));
+}
+
+}  // namespace
+
+asio::awaitable<result<std::vector<std::string>>> broker::partitions(std::string queue) {
+    auto names = co_await queue_names();
+    if (!names) co_return names.error();
+    std::vector<std::string> out;
+    for (auto& n : *names)
+        if (logical_queue(n) == queue) out.push_back(std::move(n));
+    co_return out;
+}
+
+asio::awaitable<result<std::size_t>> broker::record_history(millis bucket, millis keep_after) {
+    const auto& k = impl_->k;
+    auto names = co_await queue_names();
+    if (!names) co_return names.error();
+    if (names->empty()) co_return std::size_t{0};
+    std::vector<command> reads;
+    for (const auto& q : *names) {
+        reads.push_back(command{"HMGET", k.meta(q), "submitted", "completed", "failed", "retried"});
+        reads.push_back(command{"HKEYS", k.history(q)});
+    }
+    auto r = co_await conn_.exec_many(std::move(reads));
+    if (!r) co_return r.error();
+    const millis keep_for = std::max<millis>(bucket - keep_after, 60'000);
+    std::vector<command> writes;
+    for (std::size_t i = 0; i < names->size(); ++i) {
+        const auto& q = (*names)[i];
+        const auto& m = (*r)[2 * i].elements;
+        if (m.size() != 4) co_return errc::bad_reply;
+        auto field = std::to_string(bucket);
+        auto value =
+            fmt::format("{} {} {} {}", to_ll(m[0].str), to_ll(m[1].str), to_ll(m[2].str), to_ll(m[3].str));
+        writes.push_back(command{"HSETNX", k.history(q), field, value});
+        // A queue nobody uses any more loses its history after twice the window.
+        writes.push_back(command{"PEXPIRE", k.history(q), 2 * keep_for});
+        command old{"HDEL", k.history(q)};
+        for (const auto& f : (*r)[2 * i + 1].elements)
+            if (to_ll(f.str) < keep_after) old.arg(f.str);
+        if (old.args().size() > 2) writes.push_back(std::move(old));
+    }
+    auto w = co_await conn_.exec_many(std::move(writes));
+    if (!w) co_return w.error();
+    for (const auto& e : *w)
+        if (e.is_error()) {
+            impl_->log->error("history: {}", e.str);
+            co_return errc::redis_error;
+        }
+    co_return names->size();
+}
+
+asio::awaitable<result<std::vector<history_point>>> broker::history(std::string queue, millis since,
+                                                                    millis now) {
+    const auto& k = impl_->k;
+    auto parts = co_await partitions(queue);
+    if (!parts) co_return parts.error();
+    std::vector<history_point> out;
+    if (parts->empty()) co_return out;
+    std::vector<command> cmds;
+    for (const auto& p : *parts) {
+        cmds.push_back(command{"HGETALL", k.history(p)});
+        cmds.push_back(command{"HMGET", k.meta(p), "submitted", "completed", "failed", "retried"});
+    }
+    auto r = co_await conn_.exec_many(std::move(cmds));
+    if (!r) co_return r.error();
+    std::map<millis, history_point> buckets;
+    history_point current{now};
+    for (std::size_t i = 0; i < parts->size(); ++i) {
+        const auto& h = (*r)[2 * i].elements;
+        for (std::size_t f = 0; f + 1 < h.size(); f += 2) {
+            millis ts = to_ll(h[f].str);
+            if (ts < since) continue;
+            long long v[4] = {0, 0, 0, 0};
+            std::string_view text = h[f + 1].str;
+            for (int n = 0; n < 4 && !text.empty(); ++n) {
+                auto sp = text.find(' ');
+                v[n] = to_ll(text.substr(0, sp));
+                text = sp == std::string_view::npos ? std::string_view{} : text.substr(sp + 1);
+            }
+            auto& b = buckets[ts];
+            b.ts = ts;
+            b.submitted += v[0];
+            b.completed += v[1];
+            b.failed += v[2];
+            b.retried += v[3];
+        }
+        const auto& m = (*r)[2 * i + 1].elements;
+        if (m.size() != 4) co_return errc::bad_reply;
+        current.submitted += to_ll(m[0].str);
+        current.completed += to_ll(m[1].str);
+        current.failed += to_ll(m[2].str);
+        current.retried += to_ll(m[3].str);
+    }
+    for (auto& [ts, b] : buckets)
+        if (ts <= now) out.push_back(b);
+    out.push_back(current);
+    co_return out;
+}
+
+asio::awaitable<result<std::vector<job_timing>>> broker::recent_timings(std::string queue, std::size_t n) {
+    const auto& k = impl_->k;
+    auto parts = co_await partitions(queue);
+    if (!parts) co_return parts.error();
+    std::vector<job_timing> out;
+    if (parts->empty() || n == 0) co_return out;
+    std::vector<command> heads;
+    for (const auto& p : *parts) heads.push_back(command{"ZREVRANGE", k.completed(p), 0, n - 1});
+    auto h = co_await conn_.exec_many(std::move(heads));
+    if (!h) co_return h.error();
+    std::vector<command> reads;
+    for (std::size_t i = 0; i < parts->size(); ++i)
+        for (const auto& id : (*h)[i].elements)
+            reads.push_back(command{"HMGET", k.job((*parts)[i], id.str), "created_at", "scheduled_at",
+                                    "started_at", "completed_at"});
+    if (reads.empty()) co_return out;
+    auto r = co_await conn_.exec_many(std::move(reads));
+    if (!r) co_return r.error();
+    std::vector<std::pair<millis, job_timing>> all;
+    for (const auto& rec : *r) {
+        const auto& f = rec.elements;
+        if (f.size() != 4 || f[2].is_nil() || f[3].is_nil()) continue;  // deleted meanwhile
+        millis created = to_ll(f[0].str), scheduled = to_ll(f[1].str), started = to_ll(f[2].str),
+               done = to_ll(f[3].str);
+        if (started <= 0 || done <= 0) continue;
+        millis due = scheduled > 0 ? scheduled : created;
+        all.emplace_back(done,
+                         job_timing{std::max<millis>(0, started - due), std::max<millis>(0, done - started)});
+    }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    if (all.size() > n) all.resize(n);
+    for (auto& [t, timing] : all) out.push_back(timing);
+    co_return out;
+}
+
+asio::awaitable<result<std::size_t>> broker::retry_dead(std::string queue, std::string tenant, millis now) {
+    const auto& k = impl_->k;
+    auto parts = co_await partitions(queue);
+    if (!parts) co_return parts.error();
+    std::size_t total = 0;
+    for (const auto& p : *parts) {
+        // The dead-letter set as it is now; jobs that die meanwhile wait for the next call.
+        auto ids = co_await run_cmd(conn_, command{"ZRANGE", k.failed(p), 0, -1});
+        if (!ids) co_return ids.error();
+        auto all = string_list(*ids);
+        for (std::size_t from = 0; from < all.size(); from += 200) {
+            std::vector<std::string> keys_v{k.failed(p), k.queued(p), k.marker(p), k.unique(p)};
+            std::vector<std::string> args_v{std::to_string(now), k.updates_channel(),
+                                            std::to_string(opts_.max_events), p, tenant};
+            for (auto& id : chunk_of(all, from, 200)) {
+                keys_v.push_back(k.job(p, id));
+                keys_v.push_back(k.result(p, id));
+                args_v.push_back(std::move(id));
+            }
+            auto r = co_await run_script(conn_, scripts::retry_dead(), std::move(keys_v), std::move(args_v));
+            if (!r) co_return r.error();
+            total += static_cast<std::size_t>(int_of(*r));
+        }
+    }
+    co_return total;
+}
+
+asio::awaitable<result<std::size_t>> broker::purge_completed(std::string queue, std::string tenant) {
+    const auto& k = impl_->k;
+    auto parts = co_await partitions(queue);
+    if (!parts) co_return parts.error();
+    std::size_t total = 0;
+    for (const auto& p : *parts) {
+        auto ids = co_await run_cmd(conn_, command{"ZRANGE", k.completed(p), 0, -1});
+        if (!ids) co_return ids.error();
+        auto all = string_list(*ids);
+        for (std::size_t from = 0; from < all.size(); from += 200) {
+            std::vector<std::string> keys_v{k.completed(p), k.all(p)};
+            std::vector<std::string> args_v{tenant};
+            for (auto& id : chunk_of(all, from, 200)) {
+                keys_v.push_back(k.job(p, id));
+                keys_v.push_back(k.progress(p, id));
+                keys_v.push_back(k.result(p, id));
+                keys_v.push_back(k.events(p, id));
+                args_v.push_back(std::move(id));
+            }
+            auto r =
+                co_await run_script(conn_, scripts::purge_completed(), std::move(keys_v), std::move(args_v));
+            if (!r) co_return r.error();
+            auto gone = string_list(*r);
+            if (gone.empty()) continue;
+            command unindex{"HDEL", k.ids()};
+            for (const auto& id : gone) unindex.arg(id);
+            auto u = co_await run_cmd(conn_, std::move(unindex));
+            if (!u) co_return u.error();
+            total += gone.size();
+        }
+    }
+    co_return total;
+}
+
+asio::awaitable<result<std::vector<job_record>>> broker::find_jobs(std::string queue, std::string text,
+                                                                   std::string tenant, std::size_t scan,
+                                                                   std::size_t limit) {
+    const auto& k = impl_->k;
+    std::vector<job_record> out;
+    std::set<std::string> seen;
+    if (text.empty() || limit == 0) co_return out;
+    auto accept = [&](job_record j) {
+        if (!queue.empty() && logical_queue(j.queue) != queue) return;
+        if (!tenant.empty() && j.tenant != tenant) return;
+        if (!seen.insert(j.id).second) return;
+        out.push_back(std::move(j));
+    };
+    if (is_valid_job_id(text)) {
+        auto j = co_await get(text);
+        if (j)
+            accept(std::move(*j));
+        else if (j.error() != errc::job_not_found)
+            co_return j.error();
+    }
+    result<std::vector<std::string>> names = std::vector<std::string>{};
+    if (queue.empty())
+        names = co_await queue_names();
+    else
+        names = co_await partitions(queue);
+    if (!names) co_return names.error();
+    if (names->empty()) co_return out;
+    const std::string stored_key = tenant.empty() ? text : tenant + ":" + text;
+    std::vector<command> heads;
+    for (const auto& p : *names) {
+        heads.push_back(command{"HGET", k.unique(p), stored_key});
+        heads.push_back(command{"ZRANGE", k.all(p), "+", "-", "BYLEX", "REV", "LIMIT", 0, scan});
+    }
+    auto h = co_await conn_.exec_many(std::move(heads));
+    if (!h) co_return h.error();
+    // Candidates: (physical queue, id); the unique-key holders first.
+    std::vector<std::pair<std::string, std::string>> wanted;
+    std::vector<std::pair<std::string, std::string>> scanned;
+    for (std::size_t i = 0; i < names->size(); ++i) {
+        const auto& holder = (*h)[2 * i];
+        if (!holder.is_nil() && !holder.str.empty()) wanted.emplace_back((*names)[i], holder.str);
+        for (const auto& id : (*h)[2 * i + 1].elements) scanned.emplace_back((*names)[i], id.str);
+    }
+    if (!scanned.empty()) {
+        std::vector<command> reads;
+        for (const auto& [p, id] : scanned) reads.push_back(command{"HGET", k.job(p, id), "unique_key"});
+        auto r = co_await conn_.exec_many(std::move(reads));
+        if (!r) co_return r.error();
+        std::string lowered = text;
+        for (auto& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (std::size_t i = 0; i < scanned.size(); ++i) {
+            std::string_view uk = (*r)[i].str;
+            if (!tenant.empty() && uk.substr(0, tenant.size() + 1) == tenant + ":")
+                uk.remove_prefix(tenant.size() + 1);
+            bool hit = scanned[i].second.rfind(lowered, 0) == 0 ||
+                       (!uk.empty() && uk.find(text) != std::string_view::npos);
+            if (hit) wanted.push_back(scanned[i]);
+        }
+    }
+    std::vector<command> gets;
+    std::vector<std::pair<std::string, std::string>> asked;
+    for (auto& w : wanted) {
+        if (seen.count(w.second) || asked.size() >= limit + 8) continue;
+        gets.push_back(command{"HGETALL", k.job(w.first, w.second)});
+        asked.push_back(std::move(w));
+    }
+    if (!gets.empty()) {
+        auto recs = co_await conn_.exec_many(std::move(gets));
+        if (!recs) co_return recs.error();
+        const millis now = opts_.clock->now();
+        for (std::size_t i = 0; i < asked.size(); ++i) {
+            auto j = codec::decode_job((*recs)[i], now);
+            if (!j) continue;  // deleted meanwhile
+            j->id = asked[i].second;
+            j->queue = asked[i].first;
+            accept(std::move(*j));
+        }
+    }
+    std::sort(out.begin(), out.end(), [](const job_record& a, const job_record& b) { return a.id > b.id; });
+    if (out.size() > limit) out.resize(limit);
+    co_return out;
 }
 
 }  // namespace spool::store

@@ -172,6 +172,19 @@ struct worker_info {
     std::vector<std::string> running;  // job ids
 };
 
+// --- dashboard (docs/http-api.md, "Dashboard") ---
+// A queue's cumulative counters (meta hash) as they were at the start of a bucket.
+struct history_point {
+    millis ts = 0;  // bucket start
+    std::int64_t submitted = 0, completed = 0, failed = 0, retried = 0;
+};
+
+// Times of one recently completed job (ms).
+struct job_timing {
+    millis wait = 0;  // from due (created, or scheduled_at) to its last start
+    millis run = 0;   // from its last start to completion
+};
+
 class broker {
 public:
     broker(redis::connection& conn, broker_options opts);
@@ -268,6 +281,34 @@ public:
     // Marks completed jobs whose result TTL passed as expired; deletes terminal
     // records older than retention.
     asio::awaitable<result<std::size_t>> trim(std::string queue, millis now);
+
+    // --- dashboard ---
+    // The physical queues behind logical queue `queue` (itself, and its partitions
+    // "<queue>#..."), from the queues set.
+    asio::awaitable<result<std::vector<std::string>>> partitions(std::string queue);
+    // Writes, for every physical queue, its counters as of the bucket starting at
+    // `bucket` (HSETNX: the first API replica to write a bucket wins, so all agree),
+    // and drops buckets older than `keep_after`. Returns the queues written.
+    asio::awaitable<result<std::size_t>> record_history(millis bucket, millis keep_after);
+    // Snapshots of logical queue `queue` (partitions summed) from `since` on, oldest
+    // first, then one for `now` (the counters at this moment).
+    asio::awaitable<result<std::vector<history_point>>> history(std::string queue, millis since, millis now);
+    // Wait and run times of the `n` most recently completed jobs of `queue` (each partition's newest).
+    asio::awaitable<result<std::vector<job_timing>>> recent_timings(std::string queue, std::size_t n);
+    // failed -> queued for every dead job of `queue` (of `tenant` only, when not
+    // empty), in batches of one script call each; returns how many were requeued.
+    asio::awaitable<result<std::size_t>> retry_dead(std::string queue, std::string tenant, millis now);
+    // Deletes every completed (or expired) job of `queue` (of `tenant` only, when
+    // not empty); returns how many.
+    asio::awaitable<result<std::size_t>> purge_completed(std::string queue, std::string tenant);
+    // Jobs of `queue` ("" = all) matching `text`: the job with that id, the live job
+    // holding that unique_key, and among the newest `scan` jobs of each physical queue
+    // those whose id starts with `text` or whose unique_key contains it. Newest first,
+    // at most `limit`. `tenant` (when not empty) filters, and its unique keys are
+    // stored as "<tenant>:<key>" (the API's scoping).
+    asio::awaitable<result<std::vector<job_record>>> find_jobs(std::string queue, std::string text,
+                                                               std::string tenant, std::size_t scan,
+                                                               std::size_t limit);
 
     struct impl;
 

@@ -35,6 +35,9 @@ public:
     std::string cancels(std::string_view q) const { return queue_key(q, "cancels"); }
     std::string waiting(std::string_view q) const { return queue_key(q, "waiting"); }     // jobs waiting for parents
     std::string resolved(std::string_view q) const { return queue_key(q, "resolved"); }   // parents' outcomes to deliver
+
+    // HASH bucket start (ms) -> the meta counters then (dashboard charts; docs/keys.md).
+    std::string history(std::string_view q) const { return queue_key(q, "history"); }
     std::string job(std::string_view q, std::string_view id) const { return queue_key(q, cat("job:", id)); }
     // A previous version's per-job event stream (read for jobs it wrote; deleted with them).
     std::string events(std::string_view q, std::string_view id) const { return queue_key(q, cat("events:", id)); }

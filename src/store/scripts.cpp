@@ -895,6 +895,41 @@ return {created, cur, ver}
     return s;
 }
 
+const redis::script& retry_dead() {
+    static const redis::script s = make(R"lua(
+-- retry_dead: failed -> queued for many jobs of one queue (the dashboard's "retry all
+-- dead"); each job moves exactly as `retry` moves it, or not at all.
+-- KEYS[1] failed  KEYS[2] queued  KEYS[3] marker  KEYS[4] unique
+--   per job i: KEYS[5+2i] job  KEYS[6+2i] result
+-- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] tenant ('' = any)
+--   then the candidate ids
+-- returns the number of jobs requeued (candidates no longer failed, or of another
+-- tenant, are skipped)
+local now, tenant = ARGV[1], ARGV[5]
+local qjson = cjson.encode(ARGV[4])
+local count = 0
+for i = 0, #ARGV - 6 do
+  local id = ARGV[6 + i]
+  local job_key, result_key = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
+  local f = redis.call('HMGET', job_key, 'status', 'tenant', 'priority', 'unique_key')
+  if f[1] == 'failed' and redis.call('ZSCORE', KEYS[1], id) and (tenant == '' or f[2] == tenant) then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('DEL', result_key)
+    redis.call('HDEL', job_key, 'worker_id', 'token', 'result_size', 'result_expires_at', 'progress_message', 'result')
+    set_status(job_key, {'attempts', 0, 'progress', 0, 'error_message', '', 'completed_at', 0, 'started_at', 0,
+      'scheduled_at', 0, 'cancel_requested', 0}, 'job_retrying', id, qjson, 'queued', now, ',"manual":true')
+    if f[4] and f[4] ~= '' then redis.call('HSETNX', KEYS[4], f[4], id) end
+    redis.call('ZADD', KEYS[2], qscore(f[3] or 0, now), id)
+    count = count + 1
+  end
+end
+if count > 0 then redis.call('ZADD', KEYS[3], 0, 'w') end
+flush(ARGV[2])
+return count
+)lua");
+    return s;
+}
+
 const redis::script& schedule_fire() {
     static const redis::script s = make(R"lua(
 -- schedule_fire: one tick (or a manual trigger) of a schedule, decided here
@@ -1001,6 +1036,31 @@ redis.call('ZREM', KEYS[2], name)
 redis.call('HDEL', KEYS[3], p .. 'timing', p .. 'paused', p .. 'last_job', p .. 'last_run_at',
   p .. 'last_tick', p .. 'last_outcome', p .. 'runs', p .. 'skipped', p .. 'last_skip_at')
 return existed
+)lua");
+    return s;
+}
+
+const redis::script& purge_completed() {
+    static const redis::script s = make(R"lua(
+-- purge_completed: deletes completed (and expired) jobs of one queue (the dashboard's
+-- "purge completed"): record, progress list, result and index entries. Jobs in any
+-- other state are never touched.
+-- KEYS[1] completed  KEYS[2] all
+--   per job i: KEYS[3+4i] job  KEYS[4+4i] progress  KEYS[5+4i] result  KEYS[6+4i] events (previous version)
+-- ARGV[1] tenant ('' = any); then the candidate ids
+-- returns the ids deleted
+local tenant = ARGV[1]
+local out = {}
+for i = 0, #ARGV - 2 do
+  local id = ARGV[2 + i]
+  local f = redis.call('HMGET', KEYS[3 + 4 * i], 'status', 'tenant')
+  if (f[1] == 'completed' or f[1] == 'expired') and redis.call('ZSCORE', KEYS[1], id) and (tenant == '' or f[2] == tenant) then
+    redis.call('ZREM', KEYS[1], id); redis.call('ZREM', KEYS[2], id)
+    redis.call('DEL', KEYS[3 + 4 * i], KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i])
+    out[#out + 1] = id
+  end
+end
+return out
 )lua");
     return s;
 }

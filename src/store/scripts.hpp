@@ -33,4 +33,7 @@ const redis::script& schedule_fire();
 const redis::script& schedule_pause();
 const redis::script& schedule_delete();
 
+const redis::script& retry_dead();
+const redis::script& purge_completed();
+
 }  // namespace spool::store::scripts
