@@ -6,7 +6,7 @@ import { h, clear, num, badge, time, shortId, throttle, confirmAction, toast, ke
 const PAGE = 25;
 const TABS = [
   ['', 'All'], ['queued', 'Queued'], ['scheduled', 'Scheduled'], ['in_progress', 'In progress'],
-  ['completed', 'Completed'], ['failed', 'Failed'], ['cancelled', 'Cancelled'],
+  ['completed', 'Completed'], ['failed', 'Failed'], ['cancelled', 'Cancelled'], ['waiting', 'Waiting for parents'],
 ];
 
 export function render(main, route, session) {
@@ -77,7 +77,7 @@ export function render(main, route, session) {
     pauseBtn.dataset.paused = String(!!(info && info.paused));
     clear(tabs);
     for (const [k, label] of TABS) {
-      const count = info ? (k ? info.depth[k] : Object.values(info.depth).reduce((a, b) => a + b, 0)) : null;
+      const count = info ? (k ? (info.depth[k] ?? 0) : Object.values(info.depth).reduce((a, b) => a + b, 0)) : null;
       tabs.append(h('a', { href: link({ state: k }), 'aria-current': k === state && !search ? 'true' : 'false', 'data-state': k },
         label, count === null ? null : h('span', { class: 'count', text: num(count) })));
     }

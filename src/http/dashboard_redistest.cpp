@@ -276,20 +276,20 @@ TEST_F(DashboardTest, HistoryBucketsAreWrittenOnceAndGiveRatesAndPercentiles) {
 }
 
 TEST_F(DashboardTest, HistoryAndPercentilesSumAQueuesPartitions) {
-    // A logical queue `p` split into physical partitions p#0.x and p#1.y (as the
-    // partitioned-queue layout names them): the dashboard sees one queue.
+    // A logical queue `p` over two partitions: `p` itself (partition 0) and p#1.y
+    // (store/partitions.hpp): the dashboard sees one queue.
     auto o = defaults();
     o.history_bucket = 0ms;  // no recorder: only the snapshots written here
     start(o);
-    redis().cmd({"SADD", "spool:queues", "p#0.x", "p#1.y", "other"});
-    redis().cmd({"HSET", "spool:{q:p#0.x}:meta", "submitted", "30", "completed", "25", "failed", "2",
+    redis().cmd({"SADD", "spool:queues", "p", "p#1.y", "other"});
+    redis().cmd({"HSET", "spool:{q:p}:meta", "submitted", "30", "completed", "25", "failed", "2",
                  "retried", "1"});
     redis().cmd({"HSET", "spool:{q:p#1.y}:meta", "submitted", "12", "completed", "10", "failed", "1",
                  "retried", "0"});
     redis().cmd({"HSET", "spool:{q:other}:meta", "submitted", "99", "completed", "99"});
     const long long now = now_millis();
     const auto t0 = std::to_string(now - 120'000), t1 = std::to_string(now - 60'000);
-    redis().cmd({"HSET", "spool:{q:p#0.x}:history", t0, "10 8 0 0", t1, "20 15 1 1"});
+    redis().cmd({"HSET", "spool:{q:p}:history", t0, "10 8 0 0", t1, "20 15 1 1"});
     redis().cmd({"HSET", "spool:{q:p#1.y}:history", t0, "2 1 0 0", t1, "6 5 1 0"});
     auto h = get("/api/queues/p/history").json();
     ASSERT_EQ(h.at("buckets").as_array().size(), 2u) << h;
@@ -304,7 +304,7 @@ TEST_F(DashboardTest, HistoryAndPercentilesSumAQueuesPartitions) {
     // Percentiles over the newest completed jobs of every partition.
     int n = 0;
     for (auto [part, run] :
-         std::vector<std::pair<std::string, long long>>{{"p#0.x", 100}, {"p#0.x", 200}, {"p#1.y", 300}}) {
+         std::vector<std::pair<std::string, long long>>{{"p", 100}, {"p", 200}, {"p#1.y", 300}}) {
         auto id = "j" + std::to_string(++n);
         auto t = now - 10'000 + n;
         redis().cmd({"ZADD", "spool:{q:" + part + "}:completed", std::to_string(t), id});
@@ -318,6 +318,6 @@ TEST_F(DashboardTest, HistoryAndPercentilesSumAQueuesPartitions) {
     EXPECT_EQ(l.at("run_ms").at("max"), json::value(300));
     EXPECT_EQ(l.at("wait_ms").at("p99"), json::value(7));
     // A partition's own name is not a queue a client may name.
-    EXPECT_EQ(get("/api/queues/p%230.x/history").status, 400u);
+    EXPECT_EQ(get("/api/queues/p%231.y/history").status, 400u);
     EXPECT_EQ(get("/api/queues/nope/history").status, 404u);
 }

@@ -51,9 +51,9 @@ asio::awaitable<api_result<std::string>> known_queue(request_context ctx) {
     if (!is_valid_queue_name(q))
         co_return api_error{
             errc::invalid_argument, "queue must be 1 to 128 characters of A-Z a-z 0-9 _ . : -", {}};
-    auto parts = co_await ctx.s().broker.partitions(q);
-    if (!parts) co_return api_error{parts.error(), "", {}};
-    if (parts->empty()) co_return api_error{errc::queue_not_found, "queue " + q + " not found", {}};
+    auto known = co_await ctx.s().broker.queue_exists(q);
+    if (!known) co_return api_error{known.error(), "", {}};
+    if (!*known) co_return api_error{errc::queue_not_found, "queue " + q + " not found", {}};
     co_return q;
 }
 

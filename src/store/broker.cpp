@@ -1732,9 +1732,6 @@ asio::awaitable<result<std::size_t>> broker::trim(std::string queue, millis now)
 
 namespace {
 
-// The logical queue a physical one belongs to: partitions are "<queue>#<p>.<salt>".
-std::string_view logical_queue(std::string_view physical) { return physical.substr(0, physical.find('#')); }
-
 std::vector<std::string> chunk_of(const std::vector<std::string>& ids, std::size_t from, std::size_t n) {
     auto end = std::min(ids.size(), from + n);
     return std::vector<std::string>(ids.begin() + static_cast<std::ptrdiff_t>(from),
@@ -1742,15 +1739,6 @@ std::vector<std::string> chunk_of(const std::vector<std::string>& ids, std::size
 }
 
 }  // namespace
-
-asio::awaitable<result<std::vector<std::string>>> broker::partitions(std::string queue) {
-    auto names = co_await queue_names();
-    if (!names) co_return names.error();
-    std::vector<std::string> out;
-    for (auto& n : *names)
-        if (logical_queue(n) == queue) out.push_back(std::move(n));
-    co_return out;
-}
 
 asio::awaitable<result<std::size_t>> broker::record_history(millis bucket, millis keep_after) {
     const auto& k = impl_->k;
@@ -1794,7 +1782,7 @@ asio::awaitable<result<std::size_t>> broker::record_history(millis bucket, milli
 asio::awaitable<result<std::vector<history_point>>> broker::history(std::string queue, millis since,
                                                                     millis now) {
     const auto& k = impl_->k;
-    auto parts = co_await partitions(queue);
+    auto parts = co_await partitions_of(queue);
     if (!parts) co_return parts.error();
     std::vector<history_point> out;
     if (parts->empty()) co_return out;
@@ -1841,7 +1829,7 @@ asio::awaitable<result<std::vector<history_point>>> broker::history(std::string 
 
 asio::awaitable<result<std::vector<job_timing>>> broker::recent_timings(std::string queue, std::size_t n) {
     const auto& k = impl_->k;
-    auto parts = co_await partitions(queue);
+    auto parts = co_await partitions_of(queue);
     if (!parts) co_return parts.error();
     std::vector<job_timing> out;
     if (parts->empty() || n == 0) co_return out;
@@ -1876,7 +1864,7 @@ asio::awaitable<result<std::vector<job_timing>>> broker::recent_timings(std::str
 
 asio::awaitable<result<std::size_t>> broker::retry_dead(std::string queue, std::string tenant, millis now) {
     const auto& k = impl_->k;
-    auto parts = co_await partitions(queue);
+    auto parts = co_await partitions_of(queue);
     if (!parts) co_return parts.error();
     std::size_t total = 0;
     for (const auto& p : *parts) {
@@ -1903,7 +1891,7 @@ asio::awaitable<result<std::size_t>> broker::retry_dead(std::string queue, std::
 
 asio::awaitable<result<std::size_t>> broker::purge_completed(std::string queue, std::string tenant) {
     const auto& k = impl_->k;
-    auto parts = co_await partitions(queue);
+    auto parts = co_await partitions_of(queue);
     if (!parts) co_return parts.error();
     std::size_t total = 0;
     for (const auto& p : *parts) {
@@ -1959,7 +1947,7 @@ asio::awaitable<result<std::vector<job_record>>> broker::find_jobs(std::string q
     if (queue.empty())
         names = co_await queue_names();
     else
-        names = co_await partitions(queue);
+        names = co_await partitions_of(queue);
     if (!names) co_return names.error();
     if (names->empty()) co_return out;
     const std::string stored_key = tenant.empty() ? text : tenant + ":" + text;

@@ -283,9 +283,6 @@ public:
     asio::awaitable<result<std::size_t>> trim(std::string queue, millis now);
 
     // --- dashboard ---
-    // The physical queues behind logical queue `queue` (itself, and its partitions
-    // "<queue>#..."), from the queues set.
-    asio::awaitable<result<std::vector<std::string>>> partitions(std::string queue);
     // Writes, for every physical queue, its counters as of the bucket starting at
     // `bucket` (HSETNX: the first API replica to write a bucket wins, so all agree),
     // and drops buckets older than `keep_after`. Returns the queues written.
