@@ -3,7 +3,7 @@
 // error of each failed attempt, a live progress bar and event timeline (the
 // job's Server-Sent Events); retry, cancel and delete with a confirmation.
 import * as api from './api.js';
-import { h, clear, badge, time, bytes, num, clock, prettyJson, confirmAction, toast, duration } from './util.js';
+import { h, clear, badge, time, bytes, num, clock, prettyJson, confirmAction, toast, duration, shortId } from './util.js';
 
 const SHOW_LIMIT = 64 * 1024;  // characters of payload/result shown inline
 const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'expired']);
@@ -66,6 +66,11 @@ export function render(main, route) {
       row('Result', 'result_size_bytes', r.result_available ? bytes(r.result_size_bytes) : (r.status === 'expired' ? 'expired' : 'none')),
       row('Error', 'error_message', r.error_message || '–')].flat());
     if (r.started_at && r.completed_at) fields.append(...row('Ran for', 'run_time', duration(Date.parse(r.completed_at) - Date.parse(r.started_at))));
+    // Dependencies: the jobs this one waits for, and those that wait for it.
+    const links = (label, field, ids) => [h('dt', { text: label }), h('dd', { 'data-field': field },
+      ...ids.flatMap((j, i) => [i ? ', ' : '', h('a', { class: 'mono', href: '#/jobs/' + j, text: shortId(j), title: j })]))];
+    if (r.parents && r.parents.length) fields.append(...links('Depends on', 'parents', r.parents));
+    if (r.children && r.children.length) fields.append(...links('Needed by', 'children', r.children));
     retryBtn.disabled = !(r.status === 'failed' || r.status === 'cancelled');
     cancelBtn.disabled = TERMINAL.has(r.status);
     deleteBtn.disabled = false;

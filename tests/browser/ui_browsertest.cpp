@@ -741,3 +741,20 @@ TEST_F(Dashboard, ChartsShowTheHistoryKeptInRedisFromBeforeThisServerStarted) {
                  "[data-field=queued]')?.textContent === '3'"));
     shot("overview-hour");
 }
+
+TEST_F(Dashboard, JobPageLinksAJobWithItsParentsAndChildren) {
+    ASSERT_NO_FATAL_FAILURE(start_serve());
+    auto parent = submit(R"({"queue":"sim","payload":{"duration_ms":1500,"steps":2}})");
+    auto child = submit(R"({"queue":"default","payload":{},"depends_on":[")" + parent + R"("]})");
+    open("/jobs/" + child);
+    ASSERT_TRUE(wait_for("document.querySelector('[data-field=parents]')?.textContent === " + js(parent)));
+    EXPECT_EQ(str(get("/api/jobs/" + child), "status"), "waiting");
+    EXPECT_EQ(text("[data-field=status]"), "waiting");
+    eval("document.querySelector('[data-field=parents] a').click()");
+    ASSERT_TRUE(wait_for("location.hash === " + js("#/jobs/" + parent) +
+                         " && document.querySelector('[data-field=children]')?.textContent === " + js(child)));
+    // The child runs once its parent completed, and its page says so.
+    open("/jobs/" + child);
+    ASSERT_TRUE(wait_for("document.querySelector('[data-field=status]')?.textContent === 'completed'", 20s));
+    EXPECT_EQ(str(get("/api/jobs/" + child), "status"), "completed");
+}
