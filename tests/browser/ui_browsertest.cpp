@@ -9,6 +9,7 @@
 #include "app/sse_parser.hpp"
 #include "testing/chromium.hpp"
 #include "testing/redis_server.hpp"
+#include "testing/spool_process.hpp"
 
 #include <boost/json.hpp>
 
@@ -36,7 +37,6 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
@@ -47,6 +47,9 @@ using env_list = std::vector<std::pair<std::string, std::string>>;
 
 namespace {
 
+using process = spool::testing::spool_process;
+using spool::testing::spool_binary;
+
 std::string env_or(const char* name, const std::string& fallback) {
     const char* v = std::getenv(name);
     return v && *v ? v : fallback;
@@ -54,66 +57,6 @@ std::string env_or(const char* name, const std::string& fallback) {
 
 std::string screenshot_dir() { return env_or("SPOOL_BUILD_DIR", ".") + "/screenshots"; }
 
-// A child running the spool binary; SIGTERM (then SIGKILL) when destroyed, and
-// it dies with the test process.
-class process {
-public:
-    process(const std::vector<std::string>& args, const std::string& log, const env_list& env) {
-        std::vector<std::string> argv_s{env_or("SPOOL_BINARY", "spool")};
-        argv_s.insert(argv_s.end(), args.begin(), args.end());
-        static const char* const scrub[] = {
-            "SPOOL_API_KEYS",   "SPOOL_RATE_LIMIT", "REDIS_URL",
-            "REDIS_KEY_PREFIX", "START_WORKERS",    "API_PORT",
-            "WORKER_ID",        "LOG_LEVEL",        "SPOOL_HISTORY_BUCKET_SECONDS"};
-        std::vector<std::string> env_s;
-        for (char** e = environ; e && *e; ++e) {
-            std::string_view kv{*e};
-            auto name = kv.substr(0, kv.find('='));
-            bool drop = false;
-            for (const char* s : scrub) drop = drop || name == s;
-            if (!drop) env_s.emplace_back(kv);
-        }
-        for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
-        std::vector<char*> argv, envp;
-        for (auto& a : argv_s) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        for (auto& e : env_s) envp.push_back(e.data());
-        envp.push_back(nullptr);
-        pid_t parent = ::getpid();
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent) ::_exit(127);
-            int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd >= 0) {
-                ::dup2(fd, 1);
-                ::dup2(fd, 2);
-            }
-            ::execve(argv[0], argv.data(), envp.data());
-            ::_exit(127);
-        }
-    }
-    ~process() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGTERM);
-        if (!wait_until([&] { return ::waitpid(pid_, nullptr, WNOHANG) == pid_; }, 15s)) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    process(const process&) = delete;
-    process& operator=(const process&) = delete;
-    bool alive() { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-    void kill9() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
-
-private:
-    pid_t pid_ = -1;
-};
 
 json::value parse(const std::string& text) {
     boost::system::error_code ec;

@@ -5,6 +5,7 @@
 #include "redis/connection.hpp"
 #include "store/broker.hpp"
 #include "testing/redis_server.hpp"
+#include "testing/spool_process.hpp"
 #include "testing/run_coro.hpp"
 #include "util/clock.hpp"
 
@@ -30,51 +31,10 @@ using spool::testing::wait_until;
 
 namespace {
 
-std::string spool_binary() {
-    const char* b = std::getenv("SPOOL_BINARY");
-    return b ? b : "spool";
-}
+using process = spool::testing::spool_process;
+using spool::testing::spool_binary;
 
-// A child process running the spool binary; killed (SIGKILL) if still alive at the end.
-class process {
-public:
-    explicit process(std::vector<std::string> args, std::string log) {
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd >= 0) {
-                ::dup2(fd, 1);
-                ::dup2(fd, 2);
-            }
-            std::vector<char*> argv;
-            std::string bin = spool_binary();
-            argv.push_back(bin.data());
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            ::execv(bin.c_str(), argv.data());
-            ::_exit(127);
-        }
-    }
-    ~process() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    int pid() const { return pid_; }
-    void signal(int sig) { ::kill(pid_, sig); }
-    // Waits for the exit; returns the exit status, or -1 on timeout.
-    int wait_exit(std::chrono::milliseconds timeout) {
-        int status = 0;
-        bool done = wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
-        if (!done) return -1;
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
 
-private:
-    int pid_ = -1;
-};
 
 class ProcessTest : public spool::testing::RedisTest {
 protected:

@@ -4,6 +4,7 @@
 // (docs/keys.md). The contract: docs/http-api.md and docs/operations.md.
 #include "app/http_client.hpp"
 #include "testing/redis_server.hpp"
+#include "testing/spool_process.hpp"
 
 #include <boost/json.hpp>
 
@@ -27,20 +28,18 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
 
 using namespace std::chrono_literals;
 using spool::testing::wait_until;
 
 namespace {
 
+using process = spool::testing::spool_process;
+using spool::testing::spool_binary;
+
 namespace json = boost::json;
 using verb = boost::beast::http::verb;
 
-std::string spool_binary() {
-    const char* b = std::getenv("SPOOL_BINARY");
-    return b ? b : "spool";
-}
 
 long long wall_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -60,74 +59,6 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
         timeout);
 }
 
-// A child running the spool binary; SIGTERM (then SIGKILL) when destroyed.
-class process {
-public:
-    process(const std::vector<std::string>& args, const std::string& log,
-            const std::vector<std::string>& env_extra = {}) {
-        std::vector<std::string> argv_s{spool_binary()};
-        argv_s.insert(argv_s.end(), args.begin(), args.end());
-        std::vector<std::string> env_s;
-        for (char** e = environ; e && *e; ++e) {
-            std::string_view kv{*e};
-            if (kv.starts_with("SPOOL_") || kv.starts_with("REDIS_") || kv.starts_with("API_PORT=")) continue;
-            env_s.emplace_back(kv);
-        }
-        for (const auto& e : env_extra) env_s.push_back(e);
-        std::vector<char*> argv, envp;
-        for (auto& a : argv_s) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        for (auto& e : env_s) envp.push_back(e.data());
-        envp.push_back(nullptr);
-        pid_t parent = ::getpid();
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent) ::_exit(127);
-            int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd >= 0) {
-                ::dup2(fd, 1);
-                ::dup2(fd, 2);
-            }
-            ::execve(argv[0], argv.data(), envp.data());
-            ::_exit(127);
-        }
-    }
-    ~process() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGTERM);
-        if (wait_exit(15s) < 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    process(const process&) = delete;
-    process& operator=(const process&) = delete;
-
-    bool alive() {
-        if (pid_ <= 0) return false;
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-            exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            pid_ = -1;
-            return false;
-        }
-        return true;
-    }
-    void kill9() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGKILL);
-        wait_exit(10s);
-    }
-    int wait_exit(std::chrono::milliseconds timeout) {
-        if (pid_ <= 0) return exit_status_;
-        return wait_until([&] { return !alive(); }, timeout) ? exit_status_ : -1;
-    }
-
-private:
-    pid_t pid_ = -1;
-    int exit_status_ = -1;
-};
 
 struct reply {
     unsigned status = 0;
@@ -175,7 +106,7 @@ protected:
     }
 
     // Starts one more `spool serve` replica and waits until it answers /health.
-    std::size_t start_replica(int workers = 0, const std::vector<std::string>& env = {}) {
+    std::size_t start_replica(int workers = 0, const spool::testing::spool_process::env_list& env = {}) {
         auto port = spool::testing::free_port();
         auto log = dir_ + "/serve-" + std::to_string(logs_.size() + 1) + ".log";
         logs_.push_back(log);
@@ -464,7 +395,7 @@ TEST_F(ScheduleE2E, BadInputIsA400NamingTheFieldAndUnknownSchedulesA404) {
 }
 
 TEST_F(ScheduleE2E, WithApiKeysATenantManagesOnlyItsOwnSchedules) {
-    start_replica(0, {"SPOOL_API_KEYS=ka:alice,kb:bob,root:*"});
+    start_replica(0, {{"SPOOL_API_KEYS", "ka:alice,kb:bob,root:*"}});
     auto as = [&](const std::string& key, verb m, const std::string& path, const std::string& body = {}) {
         return call(0, m, path, body, key);
     };

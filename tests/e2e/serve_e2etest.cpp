@@ -6,6 +6,7 @@
 #include "app/http_client.hpp"
 #include "app/sse_parser.hpp"
 #include "testing/redis_server.hpp"
+#include "testing/spool_process.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -47,12 +48,14 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
 
 using namespace std::chrono_literals;
 using spool::testing::wait_until;
 
 namespace {
+
+using process = spool::testing::spool_process;
+using spool::testing::spool_binary;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -65,10 +68,6 @@ using verb = bhttp::verb;
 using header_list = std::vector<std::pair<std::string, std::string>>;
 using clock_type = std::chrono::steady_clock;
 
-std::string spool_binary() {
-    const char* b = std::getenv("SPOOL_BINARY");
-    return b ? b : "spool";
-}
 
 // wait_until, but evaluating `pred` at most every 20 ms: the predicates here are
 // HTTP requests, and a 2-core machine should spend its time on the server.
@@ -87,88 +86,6 @@ std::int64_t ms_since(clock_type::time_point t0) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0).count();
 }
 
-// ---------------------------------------------------------------------------
-// A child process running the spool binary with a controlled environment.
-// Stopped with SIGTERM (then SIGKILL) at the end; dies with the test thread.
-class process {
-public:
-    process(const std::vector<std::string>& args, const std::string& log, const header_list& env) {
-        // Everything the child needs is built before fork (no allocation after it).
-        std::vector<std::string> argv_s{spool_binary()};
-        argv_s.insert(argv_s.end(), args.begin(), args.end());
-        // The environment: ours, minus every variable that would change serve's
-        // configuration behind the test's back, plus the test's own.
-        static const char* const scrub[] = {"SPOOL_API_KEYS", "SPOOL_RATE_LIMIT", "SPOOL_RATE_BURST", "REDIS_URL",
-                                            "REDIS_DB", "REDIS_PASSWORD", "REDIS_KEY_PREFIX", "RESULT_TTL_SECONDS",
-                                            "SOLVER_WORKERS", "START_WORKERS", "API_PORT", "WORKER_CONCURRENCY",
-                                            "WORKER_QUEUES", "WORKER_ID", "LOG_LEVEL", "SPOOL_DATA_DIR"};
-        std::vector<std::string> env_s;
-        for (char** e = environ; e && *e; ++e) {
-            std::string_view kv{*e};
-            auto name = kv.substr(0, kv.find('='));
-            bool drop = false;
-            for (const char* s : scrub) drop = drop || name == s;
-            for (const auto& [k, v] : env) drop = drop || name == k;
-            if (!drop) env_s.emplace_back(kv);
-        }
-        for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
-        std::vector<char*> argv, envp;
-        for (auto& a : argv_s) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        for (auto& e : env_s) envp.push_back(e.data());
-        envp.push_back(nullptr);
-
-        pid_t parent = ::getpid();
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test killed by its timeout leaves no serve behind
-            if (::getppid() != parent) ::_exit(127);
-            int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd >= 0) {
-                ::dup2(fd, 1);
-                ::dup2(fd, 2);
-            }
-            int in = ::open("/dev/null", O_RDONLY);
-            if (in >= 0) ::dup2(in, 0);
-            ::execve(argv[0], argv.data(), envp.data());
-            ::_exit(127);
-        }
-    }
-    ~process() {
-        if (pid_ <= 0) return;
-        signal(SIGTERM);
-        if (wait_exit(15s) < 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    process(const process&) = delete;
-    process& operator=(const process&) = delete;
-
-    bool alive() {
-        if (pid_ <= 0) return false;
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-            exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            pid_ = -1;
-            return false;
-        }
-        return true;
-    }
-    void signal(int sig) {
-        if (pid_ > 0) ::kill(pid_, sig);
-    }
-    // Waits for the exit; the exit status, or -1 on timeout.
-    int wait_exit(std::chrono::milliseconds timeout) {
-        if (pid_ <= 0) return exit_status_;
-        bool done = wait_until([&] { return !alive(); }, timeout);
-        return done ? exit_status_ : -1;
-    }
-
-private:
-    pid_t pid_ = -1;
-    int exit_status_ = -1;
-};
 
 // ---------------------------------------------------------------------------
 // Runs one asynchronous operation on `io` with a deadline; on timeout `abort`
