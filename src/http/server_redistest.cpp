@@ -4,6 +4,7 @@
 #include "http/server_test_fixture.hpp"
 #include "store/partitions.hpp"
 
+#include <map>
 #include <set>
 
 // ---------------------------------------------------------------- jobs
@@ -818,4 +819,45 @@ TEST_F(ServerTest, DependsOnMakesAWaitingJobAndBadParentsAre400NamingTheField) {
         EXPECT_EQ(v.at("error").at("code").as_string(), b.code) << e.body;
         EXPECT_NE(std::string{v.at("error").at("message").as_string()}.find(b.mentions), std::string::npos) << e.body;
     }
+}
+
+TEST_F(ServerTest, FlowsAreOneRequestWithRefsAndCyclesAre400) {
+    start();
+    auto outside = submit(R"({"queue":"fq"})");
+    auto r = post("/api/flows", R"({"jobs":[
+        {"ref":"fetch","queue":"fq","payload":{"url":"x"}},
+        {"ref":"left","queue":"fq","depends_on":["fetch"]},
+        {"ref":"right","queue":"fq2","depends_on":["fetch"],"on_parent_failure":"cancel"},
+        {"ref":"join","queue":"fq","depends_on":["left","right",")" + outside + R"("]}]})");
+    ASSERT_EQ(r.status, 201u) << r.body;
+    auto v = r.json();
+    ASSERT_EQ(v.at("jobs").as_array().size(), 4u);
+    std::map<std::string, std::string> id;
+    for (const auto& j : v.at("jobs").as_array())
+        id[std::string{j.at("ref").as_string()}] = std::string{j.at("job_id").as_string()};
+    EXPECT_EQ(v.at("jobs").at(0).at("status").as_string(), "queued");
+    EXPECT_EQ(get("/api/jobs/" + id["right"]).json().at("status").as_string(), "waiting");
+    auto join = get("/api/jobs/" + id["join"]).json();
+    EXPECT_EQ(join.at("parents").as_array().size(), 3u);
+    auto fetch = get("/api/jobs/" + id["fetch"]).json();
+    EXPECT_EQ(fetch.at("children").as_array().size(), 2u);
+
+    struct bad_case {
+        std::string body, mentions;
+    };
+    for (const auto& b : std::vector<bad_case>{
+             {R"({"jobs":[{"ref":"a","depends_on":["b"]},{"ref":"b","depends_on":["a"]}]})", "cycle"},
+             {R"({"jobs":[{"ref":"a","depends_on":["nope"]}]})", "jobs[0].depends_on"},
+             {R"({"jobs":[{"ref":"a"},{"ref":"a"}]})", "used twice"},
+             {R"({"jobs":[]})", "non-empty"},
+             {R"({"jobs":[{"ref":"a","priority":"urgent"}]})", "jobs[0]"},
+             {R"({"jobs":[{"ref":"a","unique_key":"k"}]})", "unique_key"},
+         }) {
+        auto e = post("/api/flows", b.body);
+        EXPECT_EQ(e.status, 400u) << b.body << " -> " << e.body;
+        EXPECT_NE(e.body.find(b.mentions), std::string::npos) << e.body;
+    }
+    auto unknown = post("/api/flows", R"({"jobs":[{"depends_on":["00000000-0000-7000-8000-000000000000"]}]})");
+    EXPECT_EQ(unknown.status, 400u) << unknown.body;
+    EXPECT_EQ(unknown.json().at("error").at("code").as_string(), "unknown_dependency");
 }

@@ -44,6 +44,7 @@ namespace {
 
 constexpr std::size_t batch_limit = 500;  // jobs per script call
 constexpr std::size_t max_parents = 100;  // depends_on entries per job
+constexpr std::size_t max_flow_jobs = 1000;  // jobs per flow
 
 long long to_ll(std::string_view s) {
     long long v = 0;
@@ -331,6 +332,38 @@ asio::awaitable<result<submit_result>> broker::submit(job_spec spec, millis now)
     co_return std::move(r->front());
 }
 
+// A spec fit to submit (normalised: priority clamped, depends_on sorted without
+// repeats), or the reason it is not.
+boost::system::error_code broker::check(job_spec& s, millis now) const {
+    if (!valid_queue_name(s.queue) || s.max_retries < 0 || s.timeout.count() <= 0 || s.ttl.count() <= 0)
+        return errc::invalid_argument;
+    if (s.payload.size() > opts_.max_payload_bytes) return errc::payload_too_large;
+    if (!codec::is_json(s.payload)) return errc::invalid_argument;
+    if (!s.depends_on.empty()) {
+        std::sort(s.depends_on.begin(), s.depends_on.end());
+        s.depends_on.erase(std::unique(s.depends_on.begin(), s.depends_on.end()), s.depends_on.end());
+        const bool ok_policy =
+            s.on_parent_failure == "fail" || s.on_parent_failure == "cancel" || s.on_parent_failure == "run";
+        if (!ok_policy || s.depends_on.size() > max_parents || s.run_at > now ||
+            !std::all_of(s.depends_on.begin(), s.depends_on.end(),
+                         [](const std::string& id) { return is_valid_job_id(id); }))
+            return errc::invalid_argument;
+    }
+    s.priority = std::clamp(s.priority, min_priority, max_priority);
+    return {};
+}
+
+// The physical queue a job goes to. A partitioned queue: a unique_key always lands
+// in the same partition (its dedupe lives there); other jobs go round robin.
+std::string broker::route(const job_spec& s) {
+    const int n = partitions_for(opts_, s.queue);
+    int p = 0;
+    if (n > 1)
+        p = s.unique_key.empty() ? static_cast<int>(impl_->next_partition++ % static_cast<std::uint64_t>(n))
+                                 : partition_of_key(s.unique_key, n);
+    return partition_queue(s.queue, p, n);
+}
+
 struct broker::submit_state {
     std::vector<job_spec> specs;
     std::vector<result<submit_result>> out;  // one per spec
@@ -374,39 +407,12 @@ asio::awaitable<result<std::vector<result<submit_result>>>> broker::submit_many(
     std::vector<std::pair<std::string, std::size_t>> with_parents;  // (queue, position): one by one
     for (std::size_t i = 0; i < specs.size(); ++i) {
         auto& s = specs[i];
-        if (!valid_queue_name(s.queue) || s.max_retries < 0 || s.timeout.count() <= 0 || s.ttl.count() <= 0) {
-            st.out[i] = errc::invalid_argument;
+        if (auto bad = check(s, now)) {
+            st.out[i] = bad;
             continue;
         }
-        if (s.payload.size() > opts_.max_payload_bytes) {
-            st.out[i] = errc::payload_too_large;
-            continue;
-        }
-        if (!codec::is_json(s.payload)) {
-            st.out[i] = errc::invalid_argument;
-            continue;
-        }
-        if (!s.depends_on.empty()) {
-            std::sort(s.depends_on.begin(), s.depends_on.end());
-            s.depends_on.erase(std::unique(s.depends_on.begin(), s.depends_on.end()), s.depends_on.end());
-            const bool ok_policy = s.on_parent_failure == "fail" || s.on_parent_failure == "cancel" ||
-                                   s.on_parent_failure == "run";
-            if (!ok_policy || s.depends_on.size() > max_parents || s.run_at > now ||
-                !std::all_of(s.depends_on.begin(), s.depends_on.end(), [](const std::string& id) { return is_valid_job_id(id); })) {
-                st.out[i] = errc::invalid_argument;
-                continue;
-            }
-        }
-        s.priority = std::clamp(s.priority, min_priority, max_priority);
-        // A partitioned queue: a unique_key always lands in the same partition (its
-        // dedupe lives there); other jobs go round robin.
-        const int n = partitions_for(opts_, s.queue);
-        int p = 0;
-        if (n > 1)
-            p = s.unique_key.empty() ? static_cast<int>(impl_->next_partition++ % static_cast<std::uint64_t>(n))
-                                     : partition_of_key(s.unique_key, n);
-        if (s.depends_on.empty()) by_queue[partition_queue(s.queue, p, n)].push_back(i);
-        else with_parents.emplace_back(partition_queue(s.queue, p, n), i);
+        if (s.depends_on.empty()) by_queue[route(s)].push_back(i);
+        else with_parents.emplace_back(route(s), i);
     }
     st.specs = std::move(specs);
     for (auto& [queue, i] : with_parents) {
@@ -560,7 +566,7 @@ static asio::awaitable<result<std::string>> cached_queue_of(redis::connection& c
 // The 201 comes after every attach: a process that dies before leaves a waiting
 // job nobody was told about (docs/keys.md, "Dependencies").
 asio::awaitable<void> broker::submit_child(std::shared_ptr<submit_state> state, std::string queue, std::size_t i,
-                                           millis now) {
+                                           millis now, std::string gate) {
     const auto& k = impl_->k;
     auto& st = *state;
     auto& s = st.specs[i];
@@ -596,7 +602,7 @@ asio::awaitable<void> broker::submit_child(std::shared_ptr<submit_state> state, 
                                   s.tenant,
                                   s.payload,
                                   boost::json::serialize(parents),
-                                  std::to_string(s.depends_on.size()),
+                                  std::to_string(s.depends_on.size() + (gate.empty() ? 0 : 1)),
                                   s.on_parent_failure};
     std::vector<command> pre;
     if (*tag == 0) pre.push_back(command{"HSET", k.ids(), id, queue});
@@ -622,9 +628,12 @@ asio::awaitable<void> broker::submit_child(std::shared_ptr<submit_state> state, 
         co_return;
     }
     impl_->queues.put(id, queue);
-    // Attach to every parent (one script each, on the parent's shard).
+    // Attach to every parent (one script each, on the parent's shard); a flow's
+    // gate is one more parent, not shown.
     std::set<std::string> to_resolve;
-    for (const auto& p : s.depends_on) {
+    auto attach_to = s.depends_on;
+    if (!gate.empty()) attach_to.push_back(gate);
+    for (const auto& p : attach_to) {
         auto pq = co_await cached_queue_of(conn_, *impl_, p);
         if (!pq) {
             st.error = pq.error() == errc::job_not_found ? make_error_code(errc::unknown_dependency) : pq.error();
@@ -646,6 +655,84 @@ asio::awaitable<void> broker::submit_child(std::shared_ptr<submit_state> state, 
     if (!to_resolve.empty())
         if (auto now_rec = co_await get(id)) sr.status = now_rec->status;
     st.out[i] = std::move(sr);
+}
+
+// Opens a flow's gate: its jobs are told it completed (and are delivered at once).
+asio::awaitable<result<void>> broker::open_gate(std::string queue, std::string gate, millis now) {
+    const auto& k = impl_->k;
+    std::vector<std::string> keys{k.job(queue, gate), k.meta(queue)};
+    std::vector<std::string> args{gate};
+    auto r = co_await run_script(conn_, scripts::open_gate(), std::move(keys), std::move(args));
+    if (!r) co_return r.error();
+    co_await deliver(queue, now);
+    co_return result<void>{};
+}
+
+asio::awaitable<result<flow_result>> broker::submit_flow(std::vector<flow_job> jobs, millis now) {
+    const auto& k = impl_->k;
+    if (jobs.empty() || jobs.size() > max_flow_jobs) co_return errc::invalid_argument;
+    auto state = std::make_shared<submit_state>();
+    auto& st = *state;
+    st.out.assign(jobs.size(), result<submit_result>{errc::invalid_argument});
+    st.ids.resize(jobs.size());
+    std::vector<std::string> queues;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        auto& s = jobs[i].spec;
+        // A flow's jobs are new ones: a unique_key could hand back a live job instead.
+        if (!s.unique_key.empty() || s.run_at > now) co_return errc::invalid_argument;
+        for (auto a : jobs[i].after)
+            if (a >= i) co_return errc::invalid_argument;  // not in topological order
+        if (jobs[i].after.size() + s.depends_on.size() > max_parents) co_return errc::invalid_argument;
+        if (auto bad = check(s, now)) co_return bad;
+        queues.push_back(route(s));
+        st.specs.push_back(s);
+    }
+    // The gate, in the first job's queue.
+    const std::string gate_queue = queues.front();
+    auto tag = co_await queue_tag(gate_queue);
+    if (!tag) co_return tag.error();
+    const std::string gate = make_job_id(now, *tag);
+    {
+        std::vector<std::string> keys{k.job(gate_queue, gate)};
+        std::vector<std::string> args{std::to_string(now)};
+        std::vector<command> pre;
+        if (*tag == 0) pre.push_back(command{"HSET", k.ids(), gate, gate_queue});
+        auto r = co_await run_script_after(conn_, std::move(pre), scripts::flow_gate(), std::move(keys),
+                                           std::move(args));
+        if (!r) co_return r.error();
+        impl_->queues.put(gate, gate_queue);
+    }
+    // Every job, parents first, each waiting for the gate too.
+    std::size_t made = 0;
+    boost::system::error_code failed;
+    for (std::size_t i = 0; i < jobs.size() && !failed; ++i) {
+        auto& s = st.specs[i];
+        for (auto a : jobs[i].after) s.depends_on.push_back(st.out[a]->id);
+        std::sort(s.depends_on.begin(), s.depends_on.end());
+        s.depends_on.erase(std::unique(s.depends_on.begin(), s.depends_on.end()), s.depends_on.end());
+        co_await submit_child(state, queues[i], i, now, gate);
+        if (st.error) failed = st.error;
+        else if (!st.out[i]) failed = st.out[i].error();
+        else ++made;
+    }
+    if (failed) {
+        // None of it: delete what was made (their own children first, last made
+        // first), then open the gate, which finds nobody to tell.
+        for (std::size_t i = made; i-- > 0;) co_await remove(st.out[i]->id, now);
+        if (auto r = co_await open_gate(gate_queue, gate, now); !r)
+            impl_->log->warn("flow {}: removing its gate: {}", gate, r.error().message());
+        co_return failed;
+    }
+    if (auto r = co_await open_gate(gate_queue, gate, now); !r) co_return r.error();  // the jobs wait; DELETE them to give up
+    flow_result fr;
+    fr.flow_id = gate;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        auto rec = co_await get(st.out[i]->id);
+        auto sr = std::move(*st.out[i]);
+        if (rec) sr.status = rec->status;
+        fr.jobs.push_back(std::move(sr));
+    }
+    co_return fr;
 }
 
 asio::awaitable<result<std::size_t>> broker::resolve_pending(std::string queue, millis now) {

@@ -74,6 +74,16 @@ struct claimed_job {
     std::vector<std::string> parents;  // depends_on (their results are the handler's to read)
 };
 
+struct flow_job {
+    job_spec spec;
+    std::vector<std::size_t> after;  // indices of earlier jobs of the same flow
+};
+
+struct flow_result {
+    std::string flow_id;               // the gate's id (gone once the flow is open)
+    std::vector<submit_result> jobs;   // one per flow_job, same order
+};
+
 struct claim_request {
     std::string queue;
     std::string worker_id;
@@ -252,6 +262,12 @@ public:
                                                                 millis now);
     asio::awaitable<result<std::vector<fail_outcome>>> fail(std::string queue, std::vector<failure> failed,
                                                             millis now);
+    // A flow: jobs that depend on each other (and on existing jobs), created all or
+    // none. Each job's `after` names earlier jobs of the flow (so the list is in
+    // topological order); spec.depends_on holds existing job ids. Every job also
+    // waits for a hidden gate, opened once all exist, so none starts before the
+    // whole flow is in Redis; if one cannot be created, those made are deleted.
+    asio::awaitable<result<flow_result>> submit_flow(std::vector<flow_job> jobs, millis now);
     // Delivers the outcomes of `queue`'s finished parents to their waiting children
     // (and, in turn, of children that failed or were cancelled by it). Called after
     // every transition that made some; maintenance calls it for every queue, so an
@@ -311,9 +327,12 @@ public:
 
 private:
     struct submit_state;
+    asio::awaitable<result<void>> open_gate(std::string queue, std::string gate, millis now);
+    boost::system::error_code check(job_spec& s, millis now) const;
+    std::string route(const job_spec& s);
     asio::awaitable<void> deliver(const std::string& queue, millis now);
     asio::awaitable<void> submit_child(std::shared_ptr<submit_state> state, std::string queue, std::size_t i,
-                                       millis now);
+                                       millis now, std::string gate = {});
     std::vector<redis::command> registration(const std::string& queue, std::uint16_t tag);
     asio::awaitable<boost::system::error_code> submit_queue(std::shared_ptr<submit_state> state, std::string queue,
                                                             std::vector<std::size_t> idx, millis now);

@@ -1041,3 +1041,57 @@ TEST_F(DependencyTest, AnOutcomeNotDeliveredBeforeACrashIsDeliveredOnceByMainten
     EXPECT_EQ(redis().cmd_int({"LLEN", key("o", "resolved")}), 0);
     EXPECT_EQ(redis().cmd_int({"HGET", key("q", "job:" + c), "dleft"}), 0);
 }
+
+TEST_F(DependencyTest, AFlowIsCreatedWholeAndRunsInOrder) {
+    // a -> (b, c) -> d, and d also waits for an existing job.
+    auto outside = submit_to("other");
+    std::vector<flow_job> flow(4);
+    for (auto& f : flow) f.spec.queue = "q";
+    flow[1].after = {0};
+    flow[2].after = {0};
+    flow[2].spec.queue = "other";
+    flow[3].after = {1, 2};
+    flow[3].spec.depends_on = {outside};
+    auto r = run(broker_->submit_flow(flow, now()));
+    ASSERT_TRUE(r) << r.error().message();
+    ASSERT_EQ(r->jobs.size(), 4u);
+    const auto a = r->jobs[0].id, b = r->jobs[1].id, c = r->jobs[2].id, d = r->jobs[3].id;
+    EXPECT_EQ(status(a), job_status::queued);  // the gate is open: the root is ready
+    EXPECT_EQ(status(b), job_status::waiting);
+    EXPECT_EQ(status(d), job_status::waiting);
+    auto dp = get(d).parents;
+    std::vector<std::string> want{b, c, outside};
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(dp, want);  // the gate is not shown
+    EXPECT_FALSE(redis().exists(key("q", "job:" + r->flow_id)));
+    run_to_completion("q", a);
+    EXPECT_EQ(status(b), job_status::queued);
+    EXPECT_EQ(status(c), job_status::queued);
+    run_to_completion("q", b);
+    run_to_completion("other", c);  // `outside` is still queued there: it completes too
+    EXPECT_EQ(status(d), job_status::queued);
+    EXPECT_EQ(redis().cmd_int({"HGET", key("q", "meta"), "kids"}), 0);
+}
+
+TEST_F(DependencyTest, AFlowThatCannotBeCreatedWholeLeavesNothing) {
+    std::vector<flow_job> flow(3);
+    for (auto& f : flow) f.spec.queue = "q";
+    flow[1].after = {0};
+    flow[2].after = {1};
+    flow[2].spec.depends_on = {make_job_id(now(), 0)};  // no such job: found only when its turn comes
+    auto r = run(broker_->submit_flow(flow, now()));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), errc::unknown_dependency);
+    EXPECT_EQ(redis().zcard(key("q", "waiting")), 0);
+    EXPECT_EQ(redis().zcard(key("q", "queued")), 0);
+    EXPECT_EQ(redis().zcard(key("q", "all")), 0);
+    EXPECT_EQ(redis().cmd_int({"LLEN", key("q", "resolved")}), 0);
+    EXPECT_EQ(redis().cmd_int({"HGET", key("q", "meta"), "kids"}), 0);
+    // Out of order, or asking for a live job by unique_key: refused before anything is made.
+    std::vector<flow_job> backwards(2);
+    backwards[0].after = {1};
+    EXPECT_EQ(run(broker_->submit_flow(backwards, now())).error(), errc::invalid_argument);
+    std::vector<flow_job> keyed(1);
+    keyed[0].spec.unique_key = "k";
+    EXPECT_EQ(run(broker_->submit_flow(keyed, now())).error(), errc::invalid_argument);
+}

@@ -843,6 +843,31 @@ return {what, released}
     return s;
 }
 
+const redis::script& flow_gate() {
+    static const redis::script s = make(R"lua(
+-- flow_gate: the hidden parent every job of a flow (POST /api/flows) waits for, made
+-- before them; open_gate releases it once every job exists. In no index.
+-- KEYS[1] gate job  ARGV[1] now
+redis.call('HSET', KEYS[1], 'status', 'waiting', 'gate', 1, 'created_at', ARGV[1])
+return 1
+)lua");
+    return s;
+}
+
+const redis::script& open_gate() {
+    static const redis::script s = make(R"lua(
+-- open_gate: a flow's gate counts as completed for every job attached to it (their
+-- entries go to `resolved` like any parent's), and is deleted.
+-- KEYS[1] gate job  KEYS[2] meta (of the gate's queue)  ARGV[1] gate id
+-- returns the number of `resolved` entries made, or -1 when there is no such gate
+if redis.call('HGET', KEYS[1], 'gate') ~= '1' then return -1 end
+release(KEYS[2], ARGV[1], 'completed')
+redis.call('DEL', KEYS[1])
+return released
+)lua");
+    return s;
+}
+
 const redis::script& tag_queue() {
     static const redis::script s = make(R"lua(
 -- tag_queue: the queue's tag for job ids, allocated on first use and never reused

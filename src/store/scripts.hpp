@@ -26,6 +26,8 @@ const redis::script& purge();
 const redis::script& submit_waiting();
 const redis::script& attach();
 const redis::script& resolve();
+const redis::script& flow_gate();
+const redis::script& open_gate();
 const redis::script& tag_queue();
 // Recurring schedules (store/schedules.hpp).
 const redis::script& schedule_upsert();

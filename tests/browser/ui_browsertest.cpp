@@ -501,6 +501,8 @@ TEST_F(Dashboard, JobButtonsRetryCancelAndDelete) {
     ASSERT_EQ(call(verb::post, "/api/queues/flaky/pause").status, 200u);
     open("/jobs/" + dead);
     ASSERT_TRUE(wait_for("!document.querySelector('[data-action=retry]').disabled"));
+    // The attempts' errors come with the event stream, which may land after the record.
+    ASSERT_TRUE(wait_for("document.querySelector('[data-test=attempt-errors] li .error') !== null"));
     EXPECT_EQ(text("[data-test=attempt-errors] li .error"), "simulated failure");
     EXPECT_EQ(text("[data-field=error_message]"), str(get("/api/jobs/" + dead), "error_message"));
     click_confirmed("[data-action=retry]");
