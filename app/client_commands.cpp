@@ -85,23 +85,6 @@ void run_command(const std::function<void()>& body) {
     throw command_exit{code};
 }
 
-// Percent-encodes everything but RFC 3986 unreserved characters.
-std::string url_encode(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
-            out += ch;
-        else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
-
 std::string job_path(std::string_view id) { return "/api/jobs/" + url_encode(id); }
 
 const json::value* member(const json::value& v, std::string_view key) {

@@ -218,4 +218,20 @@ result<http_response> http_client::stream(std::string_view target, const http_he
     return run_blocking(ctx, do_stream(url_, timeout_, idle_timeout, std::move(req), on_data));
 }
 
+std::string url_encode(std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+            out += ch;
+        else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 }  // namespace spool::cli

@@ -79,4 +79,8 @@ private:
     std::chrono::milliseconds timeout_;
 };
 
+// Percent-encodes everything but RFC 3986 unreserved characters (a path segment or
+// a query value).
+std::string url_encode(std::string_view s);
+
 }  // namespace spool::cli

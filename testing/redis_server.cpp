@@ -37,12 +37,13 @@ std::uint16_t free_port() {
     return port;
 }
 
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         if (pred()) return true;
         if (std::chrono::steady_clock::now() >= deadline) return pred();
-        std::this_thread::sleep_for(std::chrono::milliseconds{2});  // polling interval, not a fixed wait
+        std::this_thread::sleep_for(interval);  // polling interval, not a fixed wait
     }
 }
 

@@ -86,8 +86,10 @@ private:
 
 // Picks a loopback TCP port that was free a moment ago.
 std::uint16_t free_port();
-// Polls `pred` every few ms until it holds or `timeout` passes; returns the last value.
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds{5});
+// Polls `pred` every `interval` until it holds or `timeout` passes; returns the last
+// value. A longer interval suits predicates that are requests to a server under test.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds{5},
+                std::chrono::milliseconds interval = std::chrono::milliseconds{2});
 
 class RedisTest : public ::testing::Test {
 public:

@@ -41,21 +41,8 @@ bool visible(const request_context& ctx, const schedule::definition& d) {
 
 asio::awaitable<json::object> schedule_json(request_context ctx, store::schedule_row row,
                                             schedule::definition d) {
-    json::object o;
+    json::object o = schedule::to_object(d);
     o["name"] = row.name;
-    o["cron"] = d.cron_text;
-    o["tz"] = d.tz;
-    o["queue"] = d.queue;
-    boost::system::error_code ec;
-    auto payload = json::parse(d.payload, ec);
-    o["payload"] = ec ? json::value{} : std::move(payload);
-    o["priority"] = d.priority;
-    o["max_retries"] = d.max_retries;
-    o["timeout_seconds"] = d.timeout.count();
-    o["ttl_seconds"] = d.ttl.count();
-    o["catch_up"] = schedule::to_string(d.catch_up);
-    o["catch_up_limit"] = d.catch_up_limit;
-    o["overlap"] = schedule::to_string(d.overlap);
     o["tenant"] = string_or_null(d.tenant);
     o["paused"] = row.paused;
     // The next runs: the stored next fire time, then the cron's following ticks.

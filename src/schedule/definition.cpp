@@ -239,7 +239,7 @@ definition_result<definition> parse_definition(const json::value& body, const de
     return d;
 }
 
-std::string to_json(const definition& d) {
+json::object to_object(const definition& d) {
     json::object o;
     o["name"] = d.name;
     o["cron"] = d.cron_text;
@@ -256,7 +256,9 @@ std::string to_json(const definition& d) {
     o["catch_up_limit"] = d.catch_up_limit;
     o["overlap"] = to_string(d.overlap);
     if (!d.tenant.empty()) o["tenant"] = d.tenant;
-    return json::serialize(o);
+    return o;
 }
+
+std::string to_json(const definition& d) { return json::serialize(to_object(d)); }
 
 }  // namespace spool::schedule

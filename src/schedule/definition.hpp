@@ -81,6 +81,8 @@ definition_result<definition> parse_definition(const boost::json::value& body, c
                                                std::string_view name_override = {});
 // The stored form (every field, no `paused`): parse_definition reads it back.
 std::string to_json(const definition& d);
+// The same as a JSON object (the API adds the schedule's run-time state to it).
+boost::json::object to_object(const definition& d);
 // Names: the same characters as queue names (they become part of Redis fields).
 bool is_valid_name(std::string_view name) noexcept;
 

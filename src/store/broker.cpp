@@ -5,6 +5,7 @@
 // candidate atomically, so a race with another process only skips work.
 #include "store/broker.hpp"
 
+#include "store/calls.hpp"
 #include "store/codec.hpp"
 #include "store/keys.hpp"
 #include "store/partitions.hpp"
@@ -45,12 +46,6 @@ namespace {
 constexpr std::size_t batch_limit = 500;  // jobs per script call
 constexpr std::size_t max_parents = 100;  // depends_on entries per job
 constexpr std::size_t max_flow_jobs = 1000;  // jobs per flow
-
-long long to_ll(std::string_view s) {
-    long long v = 0;
-    std::from_chars(s.data(), s.data() + s.size(), v);
-    return v;
-}
 
 long long int_of(const reply& r) { return r.as_integer().value_or(0); }
 
@@ -181,18 +176,6 @@ std::string broker::updates_channel() const { return impl_->k.updates_channel();
 
 namespace {
 
-// Runs a script and turns an error reply into errc::redis_error (logged).
-asio::awaitable<result<reply>> run_script(redis::connection& conn, const redis::script& s,
-                                          std::vector<std::string> keys, std::vector<std::string> args) {
-    auto r = co_await s.eval(conn, std::move(keys), std::move(args));
-    if (!r) co_return r.error();
-    if (r->is_error()) {
-        log::get("store")->error("script error: {}", r->str);
-        co_return errc::redis_error;
-    }
-    co_return std::move(*r);
-}
-
 // How many replicas must confirm a write before it counts (0: none asked).
 struct replication {
     int replicas = 0;
@@ -264,16 +247,6 @@ asio::awaitable<result<reply>> run_script_after(redis::connection& conn, std::ve
     if (rep.replicas > 0)
         if (auto ok = check_replicated(r->back(), rep); !ok) co_return ok.error();
     co_return std::move(last);
-}
-
-asio::awaitable<result<reply>> run_cmd(redis::connection& conn, command c) {
-    auto r = co_await conn.exec(std::move(c));
-    if (!r) co_return r.error();
-    if (r->is_error()) {
-        log::get("store")->error("redis error: {}", r->str);
-        co_return errc::redis_error;
-    }
-    co_return std::move(*r);
 }
 
 }  // namespace

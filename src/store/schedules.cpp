@@ -5,6 +5,7 @@
 // after it is deleted.
 #include "store/schedules.hpp"
 
+#include "store/calls.hpp"
 #include "store/scripts.hpp"
 #include "util/ids.hpp"
 #include "util/log.hpp"
@@ -12,7 +13,6 @@
 #include <spool/error.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 
 namespace spool::store {
@@ -21,33 +21,6 @@ using redis::command;
 using redis::reply;
 
 namespace {
-
-asio::awaitable<result<reply>> eval(redis::connection& conn, const redis::script& s,
-                                    std::vector<std::string> keys, std::vector<std::string> args) {
-    auto r = co_await s.eval(conn, std::move(keys), std::move(args));
-    if (!r) co_return r.error();
-    if (r->is_error()) {
-        log::get("store")->error("schedule script error: {}", r->str);
-        co_return errc::redis_error;
-    }
-    co_return std::move(*r);
-}
-
-asio::awaitable<result<reply>> exec(redis::connection& conn, command c) {
-    auto r = co_await conn.exec(std::move(c));
-    if (!r) co_return r.error();
-    if (r->is_error()) {
-        log::get("store")->error("redis error: {}", r->str);
-        co_return errc::redis_error;
-    }
-    co_return std::move(*r);
-}
-
-long long to_ll(std::string_view s) {
-    long long v = 0;
-    std::from_chars(s.data(), s.data() + s.size(), v);
-    return v;
-}
 
 // The field of `state` for schedule `name` ("" when absent).
 const std::string& state_of(const std::map<std::string, std::string>& state, const std::string& name,
@@ -72,32 +45,32 @@ asio::awaitable<result<schedule_upsert_result>> schedule_store::upsert(std::stri
                                                                        std::string definition,
                                                                        std::string timing, millis next,
                                                                        std::optional<bool> paused) {
-    auto old = co_await exec(conn_, command{"HGET", index_key(), name});
+    auto old = co_await run_cmd(conn_, command{"HGET", index_key(), name});
     if (!old) co_return old.error();
     std::optional<bool> carry_paused = paused;
     if (!old->is_nil() && old->str != queue) {
         // Moving to another queue: its state does not follow, but its paused flag does.
         if (!carry_paused) {
-            auto p = co_await exec(conn_, command{"HGET", state_key(old->str), name + "|paused"});
+            auto p = co_await run_cmd(conn_, command{"HGET", state_key(old->str), name + "|paused"});
             if (!p) co_return p.error();
             carry_paused = p->str == "1";
         }
         std::vector<std::string> keys{defs_key(old->str), next_key(old->str), state_key(old->str)};
         std::vector<std::string> args{name};
-        auto gone = co_await eval(conn_, scripts::schedule_delete(), std::move(keys), std::move(args));
+        auto gone = co_await run_script(conn_, scripts::schedule_delete(), std::move(keys), std::move(args));
         if (!gone) co_return gone.error();
     }
     if (old->is_nil() || old->str != queue) {
-        auto set = co_await exec(conn_, command{"HSET", index_key(), name, queue});
+        auto set = co_await run_cmd(conn_, command{"HSET", index_key(), name, queue});
         if (!set) co_return set.error();
     }
     // The queue is listed (and its tag known) from the first schedule on.
     if (auto t = co_await broker_.queue_tag(queue); !t) co_return t.error();
-    if (auto s = co_await exec(conn_, command{"SADD", k_.queues(), queue}); !s) co_return s.error();
+    if (auto s = co_await run_cmd(conn_, command{"SADD", k_.queues(), queue}); !s) co_return s.error();
     std::vector<std::string> keys{defs_key(queue), next_key(queue), state_key(queue)};
     std::vector<std::string> args{name, std::move(definition), std::move(timing), std::to_string(next),
                                   carry_paused ? (*carry_paused ? "1" : "0") : ""};
-    auto r = co_await eval(conn_, scripts::schedule_upsert(), std::move(keys), std::move(args));
+    auto r = co_await run_script(conn_, scripts::schedule_upsert(), std::move(keys), std::move(args));
     if (!r) co_return r.error();
     if (r->elements.size() < 3) co_return errc::bad_reply;
     schedule_upsert_result out;
@@ -143,7 +116,7 @@ asio::awaitable<result<std::vector<schedule_row>>> schedule_store::load_queue(
 }
 
 asio::awaitable<result<std::vector<schedule_row>>> schedule_store::load_all() {
-    auto idx = co_await exec(conn_, command{"HGETALL", index_key()});
+    auto idx = co_await run_cmd(conn_, command{"HGETALL", index_key()});
     if (!idx) co_return idx.error();
     std::map<std::string, std::vector<std::string>> by_queue;
     for (auto& [name, queue] : pairs(*idx)) by_queue[queue].push_back(name);
@@ -157,7 +130,7 @@ asio::awaitable<result<std::vector<schedule_row>>> schedule_store::load_all() {
 }
 
 asio::awaitable<result<std::optional<schedule_row>>> schedule_store::load(std::string name) {
-    auto q = co_await exec(conn_, command{"HGET", index_key(), name});
+    auto q = co_await run_cmd(conn_, command{"HGET", index_key(), name});
     if (!q) co_return q.error();
     if (q->is_nil()) co_return std::optional<schedule_row>{};
     std::vector<std::string> names{name};
@@ -168,26 +141,26 @@ asio::awaitable<result<std::optional<schedule_row>>> schedule_store::load(std::s
 }
 
 asio::awaitable<result<bool>> schedule_store::remove(std::string name) {
-    auto q = co_await exec(conn_, command{"HGET", index_key(), name});
+    auto q = co_await run_cmd(conn_, command{"HGET", index_key(), name});
     if (!q) co_return result<bool>{boost::system::in_place_error, q.error()};
     if (q->is_nil()) co_return false;
     std::vector<std::string> keys{defs_key(q->str), next_key(q->str), state_key(q->str)};
     std::vector<std::string> args{name};
-    auto r = co_await eval(conn_, scripts::schedule_delete(), std::move(keys), std::move(args));
+    auto r = co_await run_script(conn_, scripts::schedule_delete(), std::move(keys), std::move(args));
     if (!r) co_return result<bool>{boost::system::in_place_error, r.error()};
-    auto un = co_await exec(conn_, command{"HDEL", index_key(), name});
+    auto un = co_await run_cmd(conn_, command{"HDEL", index_key(), name});
     if (!un) co_return result<bool>{boost::system::in_place_error, un.error()};
     co_return r->as_integer().value_or(0) == 1;
 }
 
 asio::awaitable<result<bool>> schedule_store::set_paused(std::string name, bool paused,
                                                          millis next_on_resume) {
-    auto q = co_await exec(conn_, command{"HGET", index_key(), name});
+    auto q = co_await run_cmd(conn_, command{"HGET", index_key(), name});
     if (!q) co_return result<bool>{boost::system::in_place_error, q.error()};
     if (q->is_nil()) co_return false;
     std::vector<std::string> keys{defs_key(q->str), next_key(q->str), state_key(q->str)};
     std::vector<std::string> args{name, paused ? "1" : "0", std::to_string(next_on_resume)};
-    auto r = co_await eval(conn_, scripts::schedule_pause(), std::move(keys), std::move(args));
+    auto r = co_await run_script(conn_, scripts::schedule_pause(), std::move(keys), std::move(args));
     if (!r) co_return result<bool>{boost::system::in_place_error, r.error()};
     co_return r->as_integer().value_or(0) == 1;
 }
@@ -203,7 +176,7 @@ asio::awaitable<result<reply>> schedule_store::fire_script(std::vector<std::stri
     const bool replicated = o.replicated_queues.count(queue) > 0 ||
                             (o.replicated_queues.count("*") > 0 && o.async_queues.count(queue) == 0);
     if (!replicated)
-        co_return co_await eval(conn_, scripts::schedule_fire(), std::move(keys), std::move(args));
+        co_return co_await run_script(conn_, scripts::schedule_fire(), std::move(keys), std::move(args));
     const int replicas = std::max(1, o.replicas);
     const auto& s = scripts::schedule_fire();
     for (int attempt = 0; attempt < 2; ++attempt) {

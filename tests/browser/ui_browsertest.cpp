@@ -49,6 +49,7 @@ namespace {
 
 using process = spool::testing::spool_process;
 using spool::testing::spool_binary;
+using spool::cli::url_encode;
 
 std::string env_or(const char* name, const std::string& fallback) {
     const char* v = std::getenv(name);
@@ -80,21 +81,6 @@ std::int64_t num(const json::value& v) {
 
 // A JavaScript string literal of `s`.
 std::string js(const std::string& s) { return json::serialize(json::value(json::string{s})); }
-
-std::string url_encode(std::string_view s) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
 
 // Digits of a displayed number ("1,234" -> "1234").
 std::string digits(std::string s) {
@@ -159,11 +145,10 @@ protected:
             dir_ + "/serve.log", e);
         bool up = wait_until(
             [&] {
-                std::this_thread::sleep_for(20ms);  // polling interval
                 auto r = client().request(verb::get, "/health");
                 return (r && r->status == 200) || !serve_->alive();
             },
-            20s);
+            20s, 20ms);
         ASSERT_TRUE(up && serve_->alive()) << "spool serve did not become healthy";
         page_ = chromium_holder::get().new_page();
     }
@@ -195,12 +180,7 @@ protected:
     }
     std::string status_of(const std::string& id) { return str(get("/api/jobs/" + id), "status"); }
     bool wait_status(const std::string& id, const std::string& status, std::chrono::milliseconds t = 20s) {
-        bool ok = wait_until(
-            [&] {
-                std::this_thread::sleep_for(20ms);
-                return status_of(id) == status;
-            },
-            t);
+        bool ok = wait_until([&] { return status_of(id) == status; }, t, 20ms);
         if (!ok) ADD_FAILURE() << id << " did not reach " << status << " (is " << status_of(id) << ")";
         return ok;
     }
@@ -263,12 +243,8 @@ TEST_F(Dashboard, OverviewShowsDepthsChartsAndHealthAsTheApiDoes) {
     // A first job and a history bucket, so the hour's counters have a start.
     auto first = submit(R"({"queue":"default","payload":{"n":0}})");
     ASSERT_TRUE(wait_status(first, "completed"));
-    ASSERT_TRUE(wait_until(
-        [&] {
-            std::this_thread::sleep_for(50ms);
-            return !get("/api/queues/default/history").at("buckets").as_array().empty();
-        },
-        10s));
+    ASSERT_TRUE(wait_until([&] { return !get("/api/queues/default/history").at("buckets").as_array().empty(); },
+                           10s, 50ms));
     std::vector<std::string> done;
     for (int i = 1; i <= 6; ++i)
         done.push_back(submit(R"({"queue":"default","payload":{"n":)" + std::to_string(i) + "}}"));
@@ -439,10 +415,9 @@ TEST_F(Dashboard, JobPageFollowsProgressToCompletedAndShowsPayloadAndResult) {
                 "[Number(document.querySelector('[data-test=progress]')?.dataset.value ?? -1),"
                 " document.querySelector('[data-test=timeline] li:last-child')?.dataset.status ?? '']");
             seen.insert(static_cast<int>(num(v.as_array()[0])));
-            std::this_thread::sleep_for(50ms);
             return v.as_array()[1].as_string() == "completed";
         },
-        20s);
+        20s, 50ms);
     ASSERT_TRUE(ended) << "the timeline never ended in completed";
     EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [](int p) { return p > 0 && p < 100; }))
         << "the progress bar never showed a value between 0 and 100";

@@ -49,14 +49,7 @@ long long wall_ms() {
 
 // wait_until, evaluating `pred` at most every 20 ms (each is an HTTP or Redis call).
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-    bool first = true;
-    return wait_until(
-        [&] {
-            if (!first) std::this_thread::sleep_for(20ms);  // a polling interval, not a fixed wait
-            first = false;
-            return pred();
-        },
-        timeout);
+    return wait_until(pred, timeout, 20ms);
 }
 
 

@@ -56,6 +56,7 @@ namespace {
 
 using process = spool::testing::spool_process;
 using spool::testing::spool_binary;
+using spool::cli::url_encode;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -72,14 +73,7 @@ using clock_type = std::chrono::steady_clock;
 // wait_until, but evaluating `pred` at most every 20 ms: the predicates here are
 // HTTP requests, and a 2-core machine should spend its time on the server.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-    bool first = true;
-    return wait_until(
-        [&] {
-            if (!first) std::this_thread::sleep_for(20ms);  // a polling interval, not a fixed wait
-            first = false;
-            return pred();
-        },
-        timeout);
+    return wait_until(pred, timeout, 20ms);
 }
 
 std::int64_t ms_since(clock_type::time_point t0) {
@@ -390,21 +384,6 @@ bool is_null(const json::object& o, std::string_view k) {
 }
 
 std::string error_code_of(const reply& r) { return str(sub(obj(r), "error"), "code"); }
-
-std::string url_encode(std::string_view s) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
 
 // Redis stream ids "<ms>-<seq>" compare numerically.
 std::pair<long long, long long> stream_id(const std::string& id) {
