@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -298,6 +299,20 @@ pid_t spawn_worker(bench_context& b, const std::string& config, const bench_opti
     return pid;
 }
 
+// Profiling the process phase alone: with SPOOL_BENCH_PERF_CTL=<ctl>,<ack> (the
+// FIFOs of `perf record -D -1 --control fifo:<ctl>,<ack>`), the phase is bracketed
+// by "enable" and "disable", each waiting for perf's acknowledgement.
+void perf_control(const char* what) {
+    const char* spec = std::getenv("SPOOL_BENCH_PERF_CTL");
+    if (!spec) return;
+    std::string s{spec};
+    auto comma = s.find(',');
+    if (comma == std::string::npos) return;
+    std::ofstream{s.substr(0, comma)} << what << std::endl;
+    std::string ack;
+    std::ifstream{s.substr(comma + 1)} >> ack;
+}
+
 }  // namespace
 
 int run_bench(const bench_options& o) {
@@ -374,6 +389,7 @@ int run_bench(const bench_options& o) {
         if (o.workers == 0) {
             std::atomic<std::size_t> done{0};
             wo.on_completed = [&](const std::string&) { done.fetch_add(1, std::memory_order_relaxed); };
+            perf_control("enable");
             double cpu0 = mark_cpu(b);
             t0 = steady::now();
             bench_worker w{wo, "process", producer_spin};
@@ -386,6 +402,7 @@ int run_bench(const bench_options& o) {
             }
             double secs = seconds_since(t0);
             double wcpu = thread_cpu_seconds(w.thread) - wcpu0;
+            perf_control("disable");
             finish(secs, cpu0, wcpu);
             w.stop();
         } else {
@@ -414,6 +431,7 @@ int run_bench(const bench_options& o) {
             if (!registered()) throw std::runtime_error("worker processes did not start");
             double wcpu0 = 0;
             for (auto p : pids) wcpu0 += process_cpu_seconds(p);
+            perf_control("enable");
             double cpu0 = mark_cpu(b);
             t0 = steady::now();
             must(block_on(b.io, broker.resume("process")), "resume");
@@ -430,6 +448,7 @@ int run_bench(const bench_options& o) {
             double secs = seconds_since(t0);
             double wcpu = -wcpu0;
             for (auto p : pids) wcpu += process_cpu_seconds(p);
+            perf_control("disable");
             finish(secs, cpu0, wcpu);
         }
         cleanup(b);

@@ -1004,7 +1004,7 @@ asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, s
     std::vector<std::pair<long long, std::string>> progress;  // (follows status s, data)
     std::size_t next = 0;
     if (want_status) {
-        for (auto& e : (*r)[next].elements) statuses.push_back(std::move(e.str));
+        for (auto& e : (*r)[next].elements) statuses.push_back(codec::history_json(std::move(e.str)));
         // Entry 1 of a job queued at once is not stored: it is its creation.
         if (cur.status == 0 && !legacy && !statuses.empty() && statuses.front().empty())
             statuses.front() = implied_first_entry(created);
@@ -1055,7 +1055,7 @@ asio::awaitable<result<std::optional<job_event>>> broker::last_event(std::string
         if (!d) co_return d.error();
         if (d->is_nil() && hn == 1) d->str = implied_first_entry(f[3].str);
         else if (d->is_nil()) co_return std::optional<job_event>{};
-        co_return std::optional<job_event>{job_event{event_id(hn, pn), "status", std::move(d->str)}};
+        co_return std::optional<job_event>{job_event{event_id(hn, pn), "status", codec::history_json(std::move(d->str))}};
     }
     auto r = co_await run_cmd(conn_, command{"XREVRANGE", k.events(*q, id), "+", "-", "COUNT", 1});
     if (!r) co_return r.error();
@@ -1494,7 +1494,8 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
             args.push_back(std::to_string(size));
             args.push_back(std::move(c.unique_key));
             args.push_back(std::to_string(c.history + 1));
-            args.push_back(fmt::format(R"({{"status":"completed",{}}})", timing));
+            args.push_back(codec::completed_entry(now, std::max<millis>(0, now - started),
+                                                  std::max<millis>(0, started - created)));
             args.push_back(fmt::format(R"({{"type":"job_completed","job_id":"{}","queue":"{}","status":"completed",{}}})",
                                        c.id, shown(queue), timing));
         }

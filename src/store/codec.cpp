@@ -5,6 +5,8 @@
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parser.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 
 #include <zstd.h>
 
@@ -64,6 +66,40 @@ struct null_handler {
 };
 
 }  // namespace
+
+std::string completed_entry(millis ts, millis duration, millis wait) {
+    return "C" + std::to_string(ts) + " " + std::to_string(duration) + " " +
+           std::to_string(wait);
+}
+
+std::string history_json(std::string stored) {
+    if (stored.empty() || stored.front() == '{') return stored;
+    const char code = stored.front();
+    std::string_view rest{stored};
+    rest.remove_prefix(1);
+    // The first two numbers; the rest of the text after them (a worker id may hold spaces).
+    auto next = [&rest] {
+        auto sp = rest.find(' ');
+        auto tok = rest.substr(0, sp);
+        rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+        return tok;
+    };
+    auto ts = next();
+    auto a = next();
+    auto number = [](std::string_view t) { return t.empty() ? std::string{"0"} : std::to_string(to_ll(t)); };
+    switch (code) {
+        case 'S':
+        case 'V':
+            return std::string{R"({"status":")"} + (code == 'S' ? "in_progress" : "validating") +
+                   R"(","ts":)" + number(ts) + R"(,"attempt":)" + number(a) +
+                   R"(,"worker_id":)" + boost::json::serialize(boost::json::string_view{rest}) + "}";
+        case 'C':
+            return R"({"status":"completed","ts":)" + number(ts) + R"(,"duration_ms":)" + number(a) +
+                   R"(,"wait_ms":)" + number(next()) + "}";
+        default:
+            return stored;  // not a form this version writes: shown as stored
+    }
+}
 
 bool is_json(std::string_view text) noexcept {
     boost::json::parse_options opts;

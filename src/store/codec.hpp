@@ -24,6 +24,18 @@ std::string encode_result(std::string_view json, std::size_t threshold);
 // The JSON text back from stored bytes. errc::bad_reply when a frame is corrupt.
 result<std::string> decode_result(std::string_view stored);
 
+// History entries (docs/keys.md, "Job history"). The two entries every job gets,
+// its start and its completion, are stored compactly so that a record of short
+// fields stays in Redis's listpack encoding (values of at most 64 bytes):
+//   S<ts> <attempt> <worker id>      {"status":"in_progress","ts":..,"attempt":..,"worker_id":".."}
+//   V<ts> <attempt> <worker id>      the same with "status":"validating"
+//   C<ts> <duration ms> <wait ms>    {"status":"completed","ts":..,"duration_ms":..,"wait_ms":..}
+// Every other entry (and every entry of earlier versions) is its JSON text.
+std::string completed_entry(millis ts, millis duration, millis wait);
+// The JSON text of a stored entry; a JSON entry is returned as it is, an empty
+// one stays empty (a write not finished yet).
+std::string history_json(std::string stored);
+
 // True when `text` parses as one JSON value (Boost.JSON; no trailing garbage).
 bool is_json(std::string_view text) noexcept;
 

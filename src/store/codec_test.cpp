@@ -114,3 +114,16 @@ TEST(Keys, ScoresOrderByPriorityThenTime) {
     // Exact as a double: the biggest score stays under 2^53.
     EXPECT_LT(queued_score(min_priority, score_epoch_ms + (1LL << 42) - 1), 1LL << 53);
 }
+
+TEST(Codec, CompactHistoryEntriesExpandToTheirJson) {
+    EXPECT_EQ(codec::history_json("S1733250000100 2 host-1 \"x\""),
+              R"({"status":"in_progress","ts":1733250000100,"attempt":2,"worker_id":"host-1 \"x\""})");
+    EXPECT_EQ(codec::history_json("V17 1 w"), R"({"status":"validating","ts":17,"attempt":1,"worker_id":"w"})");
+    auto c = codec::completed_entry(millis{1733250000200}, millis{100}, millis{5});
+    EXPECT_EQ(c, "C1733250000200 100 5");
+    EXPECT_LE(c.size(), 64u);
+    EXPECT_EQ(codec::history_json(c), R"({"status":"completed","ts":1733250000200,"duration_ms":100,"wait_ms":5})");
+    // JSON entries (other statuses, earlier versions) and unfinished ones pass through.
+    EXPECT_EQ(codec::history_json(R"({"status":"failed","ts":1})"), R"({"status":"failed","ts":1})");
+    EXPECT_EQ(codec::history_json(""), "");
+}

@@ -104,18 +104,22 @@ local function start_one(job_key, id, now, status, worker, b)
   local hname = 'h' .. n
   if f[8] then
     redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'attempts', attempts,
-      'hn', n, hname, b.entry .. extra)
+      'hn', n, hname, b.entry .. attempts .. b.who)
   else
     redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'attempts', attempts,
-      'hn', n, hname, b.entry .. extra, 'legacy', 1)
+      'hn', n, hname, b.entry .. attempts .. b.who, 'legacy', 1)
   end
   updates[#updates + 1] = '{"type":"job_started","job_id":"' .. id .. b.event .. extra
   return {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or '', n, f[9] or ''}
 end
--- The parts of start entries and job_started events shared by one batch.
+-- The parts of start entries and job_started events shared by one batch. The
+-- history entry is the compact `S<ts> <attempt> <worker>` (`V` when validating;
+-- codec.hpp), so the record keeps short values.
 local function starts(queue, status, now, worker)
+  local code = 'S'
+  if status == 'validating' then code = 'V' end
   return {tail = ',"worker_id":' .. cjson.encode(worker) .. '}',
-    entry = '{"status":"' .. status .. '","ts":' .. now,
+    entry = code .. now .. ' ', who = ' ' .. worker,
     event = '","queue":' .. cjson.encode(queue) .. ',"status":"' .. status .. '","ts":' .. now}
 end
 -- Dependencies (docs/keys.md): a parent's children still to be told wait in
