@@ -814,12 +814,21 @@ asio::awaitable<result<job_result>> broker::get_result(std::string id) {
     if (!q) co_return q.error();
     // Small results live in the record (until result_expires_at), large ones in a key with a TTL.
     std::vector<command> cmds;
-    cmds.push_back(command{"HMGET", k.job(*q, id), "status", "result", "result_expires_at", "completed_at", "ttl"});
+    cmds.push_back(
+        command{"HMGET", k.job(*q, id), "status", "result", "result_expires_at", "completed_at", "ttl", "rk"});
     cmds.push_back(command{"GET", k.result(*q, id)});
     auto r = co_await conn_.exec_many(std::move(cmds));
     if (!r) co_return r.error();
-    const auto& st = (*r)[0];
-    if (!st.is_array() || st.elements.size() != 5 || st.elements[0].is_nil()) co_return errc::job_not_found;
+    auto& st = (*r)[0];
+    if (!st.is_array() || st.elements.size() != 6 || st.elements[0].is_nil()) co_return errc::job_not_found;
+    if (const long long k_pieces = to_ll(st.elements[5].str); k_pieces > 1 && !st.elements[1].is_nil()) {
+        // An inline result stored in 64-byte pieces: result, result+2 .. result+k.
+        command more{"HMGET", k.job(*q, id)};
+        for (long long i = 2; i <= k_pieces; ++i) more.arg("result+" + std::to_string(i));
+        auto m = co_await run_cmd(conn_, std::move(more));
+        if (!m) co_return m.error();
+        for (const auto& piece : m->elements) st.elements[1].str += piece.str;
+    }
     if (st.elements[0].str != "completed") co_return errc::result_not_ready;
     const reply* stored = &(*r)[1];
     if (!st.elements[1].is_nil()) {
@@ -1313,7 +1322,12 @@ namespace {
 // One started job's reply fields (start and take scripts) -> claimed_job.
 bool decode_started(const reply& f, claimed_job& j) {
     if (!f.is_array() || f.elements.size() < 8) return false;  // job deleted meanwhile
-    j.payload = f.elements[0].str;
+    if (f.elements[0].is_array()) {
+        j.payload.clear();  // a payload stored in pieces (scripts.cpp, put_long)
+        for (const auto& piece : f.elements[0].elements) j.payload += piece.str;
+    } else {
+        j.payload = f.elements[0].str;
+    }
     j.attempt = static_cast<int>(int_of(f.elements[1]));
     j.max_retries = static_cast<int>(to_ll(f.elements[2].str));
     j.timeout = std::chrono::seconds{to_ll(f.elements[3].str)};

@@ -212,6 +212,37 @@ TEST_F(BrokerTest, CompleteStoresTheResultAndLeavesActive) {
     EXPECT_EQ(run(broker_->get_result(id)).error(), errc::result_expired);
 }
 
+TEST_F(BrokerTest, MidSizedPayloadsAndResultsKeepTheRecordCompact) {
+    // 65..1024-byte values are stored in 64-byte pieces, so the record stays a
+    // listpack; every reader gets the whole value back.
+    std::string payload = R"({"pad":")" + std::string(300, 'p') + R"("})";
+    std::string result = R"({"out":")" + std::string(130, 'r') + R"("})";
+    auto id = submit_to("q", 0, payload);
+    EXPECT_EQ(get(id).payload, payload);
+    auto job = claim("q").jobs.at(0);
+    EXPECT_EQ(job.payload, payload);
+    std::vector<completion> done{done_for(job, result, std::chrono::seconds{60})};
+    ASSERT_TRUE(run(broker_->complete("q", done, now())).value().at(0).has_value());
+    const auto record = key("q", "job:" + id);
+    EXPECT_EQ(redis().cmd_str({"OBJECT", "ENCODING", record}), "listpack");
+    EXPECT_EQ(redis().hget(record, "pk"), "5");
+    EXPECT_EQ(redis().hget(record, "rk"), "3");
+    EXPECT_EQ(get(id).payload, payload);
+    EXPECT_EQ(run(broker_->get_result(id)).value().data, result);
+    // The history replays as JSON, though its entries are stored compactly.
+    auto events = run(broker_->events(id, "0", 100)).value();
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(events[1].data, R"({"status":"in_progress","ts":)" + std::to_string(now()) +
+                                  R"(,"attempt":1,"worker_id":"w1"})");
+    EXPECT_NE(events[2].data.find(R"("status":"completed")"), std::string::npos);
+    EXPECT_NE(events[2].data.find(R"("duration_ms":0,"wait_ms":0)"), std::string::npos);
+    // A value over 1 KiB stays one field.
+    auto big = R"({"pad":")" + std::string(2000, 'b') + R"("})";
+    auto id2 = submit_to("q", 0, big);
+    EXPECT_EQ(claim("q").jobs.at(0).payload, big);
+    EXPECT_EQ(redis().hget(key("q", "job:" + id2), "pk"), "");
+}
+
 TEST_F(BrokerTest, LargeResultIsStoredCompressed) {
     auto id = submit_to("q");
     auto job = claim("q").jobs.at(0);

@@ -10,6 +10,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -116,6 +117,8 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
     job_record j;
     millis result_expires_at = 0;
     const auto& e = fields.elements;
+    // A payload stored in 64-byte pieces: payload, payload+2 .. payload+k (any field order).
+    std::vector<std::pair<long long, std::string_view>> payload_pieces;
     for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
         std::string_view k = e[i].str;
         const std::string& v = e[i + 1].str;
@@ -140,6 +143,7 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
                 break;
             case 'p':
                 if (k == "payload") j.payload = v;
+                else if (k.starts_with("payload+")) payload_pieces.emplace_back(to_ll(k.substr(8)), v);
                 else if (k == "parents") j.parents = id_list(v);
                 else if (k == "priority") j.priority = static_cast<int>(to_ll(v));
                 else if (k == "progress") j.progress = static_cast<int>(to_ll(v));
@@ -177,6 +181,8 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
             default: break;
         }
     }
+    std::sort(payload_pieces.begin(), payload_pieces.end());
+    for (const auto& [n, piece] : payload_pieces) j.payload += piece;
     if (j.status == job_status::completed) {
         // Records of this version leave out what completion implies: progress 100,
         // and the result's expiry (completed_at + ttl).

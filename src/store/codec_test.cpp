@@ -127,3 +127,14 @@ TEST(Codec, CompactHistoryEntriesExpandToTheirJson) {
     EXPECT_EQ(codec::history_json(R"({"status":"failed","ts":1})"), R"({"status":"failed","ts":1})");
     EXPECT_EQ(codec::history_json(""), "");
 }
+
+TEST(Codec, JoinsAPayloadStoredInPiecesInAnyFieldOrder) {
+    auto j = codec::decode_job(fields({{"status", "queued"},
+                                       {"payload+3", "c\"}"},
+                                       {"payload", "{\"a\":\"a"},
+                                       {"pk", "3"},
+                                       {"payload+2", "bbb"}}),
+                               millis{0});
+    ASSERT_TRUE(j);
+    EXPECT_EQ(j->payload, "{\"a\":\"abbbc\"}");
+}

@@ -57,6 +57,32 @@ local function span(a, b)
   if b > a then return b - a end
   return 0
 end
+-- Long values (payload, an inline result) of 65..1024 bytes go in 64-byte pieces:
+-- field `name` holds the first, `name+2`..`name+k` the rest and `count` is k, so
+-- the record keeps values short enough for Redis's listpack encoding (codec.cpp
+-- joins them). Shorter and longer values are one field, without `count`.
+local function put_long(f, name, count, v)
+  local len = #v
+  if len <= 64 or len > 1024 then
+    f[#f + 1] = name; f[#f + 1] = v
+    return
+  end
+  f[#f + 1] = name; f[#f + 1] = string.sub(v, 1, 64)
+  local k = 1
+  for i = 65, len, 64 do
+    k = k + 1
+    f[#f + 1] = name .. '+' .. k; f[#f + 1] = string.sub(v, i, i + 63)
+  end
+  f[#f + 1] = count; f[#f + 1] = k
+end
+-- The pieces 2..k of a long value (a table of strings; nil when the field is one piece).
+local function pieces(job_key, name, k)
+  k = tonumber(k)
+  if not k or k < 2 then return nil end
+  local names = {}
+  for i = 2, k do names[#names + 1] = name .. '+' .. i end
+  return redis.call('HMGET', job_key, unpack(names))
+end
 local function drop_unique(unique_key, job_key, id)
   local uk = redis.call('HGET', job_key, 'unique_key')
   if uk and uk ~= '' and redis.call('HGET', unique_key, uk) == id then
@@ -96,8 +122,14 @@ end
 -- `b` holds the parts shared by a batch (starts(): the entry and event heads).
 local function start_one(job_key, id, now, status, worker, b)
   local f = redis.call('HMGET', job_key, 'payload', 'attempts', 'max_retries', 'timeout', 'ttl', 'created_at',
-    'unique_key', 'hn', 'parents')
+    'unique_key', 'hn', 'parents', 'pk')
   if not f[1] then return nil end
+  local payload = f[1]
+  local rest = f[10] and pieces(job_key, 'payload', f[10])
+  if rest then
+    table.insert(rest, 1, f[1])
+    payload = rest
+  end
   local attempts = (tonumber(f[2]) or 0) + 1
   local n = (tonumber(f[8]) or 0) + 1
   local extra = ',"attempt":' .. attempts .. b.tail
@@ -110,7 +142,7 @@ local function start_one(job_key, id, now, status, worker, b)
       'hn', n, hname, b.entry .. attempts .. b.who, 'legacy', 1)
   end
   updates[#updates + 1] = '{"type":"job_started","job_id":"' .. id .. b.event .. extra
-  return {f[1], attempts, f[3], f[4], f[5], f[6], f[7] or '', n, f[9] or ''}
+  return {payload, attempts, f[3], f[4], f[5], f[6], f[7] or '', n, f[9] or ''}
 end
 -- The parts of start entries and job_started events shared by one batch. The
 -- history entry is the compact `S<ts> <attempt> <worker>` (`V` when validating;
@@ -194,7 +226,8 @@ for i = 0, n - 1 do
     if run_at > nnow then status = 'scheduled'; sched = run_at end
     -- id and queue are the key's; attempts, progress and scheduled_at read as 0 when absent.
     local fields = {'status', status, 'priority', ARGV[a + 1], 'max_retries', ARGV[a + 2], 'timeout', ARGV[a + 3],
-      'ttl', ARGV[a + 4], 'created_at', now, 'payload', ARGV[a + 8]}
+      'ttl', ARGV[a + 4], 'created_at', now}
+    put_long(fields, 'payload', 'pk', ARGV[a + 8])
     if sched > 0 then fields[#fields + 1] = 'scheduled_at'; fields[#fields + 1] = sched end
     if ARGV[a + 7] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[a + 7] end
     if uk ~= '' then
@@ -376,9 +409,14 @@ for i = 0, n - 1 do
     out[#out + 1] = 0
   else
     local stored, hn = ARGV[a + 2], ARGV[a + 6]
-    if #stored <= inline then
+    if #stored <= 64 and #stored <= inline then
       redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4],
         'ttl', ARGV[a + 3], 'result', stored, 'hn', hn, 'h' .. hn, ARGV[a + 7])
+    elseif #stored <= inline then
+      local f = {'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4], 'ttl', ARGV[a + 3],
+        'hn', hn, 'h' .. hn, ARGV[a + 7]}
+      put_long(f, 'result', 'rk', stored)
+      redis.call('HSET', KEYS[7 + 2 * i], unpack(f))
     else
       redis.call('SET', KEYS[8 + 2 * i], stored, 'EX', ARGV[a + 3])
       redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4],
@@ -710,7 +748,7 @@ if not status then return 'missing' end
 if status ~= 'failed' and status ~= 'cancelled' then return status end
 redis.call('ZREM', KEYS[1], id); redis.call('ZREM', KEYS[2], id)
 redis.call('DEL', KEYS[7])
-redis.call('HDEL', KEYS[6], 'worker_id', 'token', 'result_size', 'result_expires_at', 'progress_message', 'result')
+redis.call('HDEL', KEYS[6], 'worker_id', 'token', 'result_size', 'result_expires_at', 'progress_message', 'result', 'rk')
 set_status(KEYS[6], {'attempts', 0, 'progress', 0, 'error_message', '', 'completed_at', 0, 'started_at', 0,
   'scheduled_at', 0, 'cancel_requested', 0}, 'job_retrying', id, cjson.encode(ARGV[4]), 'queued', now,
   ',"manual":true')
@@ -765,7 +803,8 @@ if uk ~= '' then
   redis.call('HSET', KEYS[4], uk, id)
 end
 local fields = {'status', 'waiting', 'priority', ARGV[6], 'max_retries', ARGV[7], 'timeout', ARGV[8], 'ttl', ARGV[9],
-  'created_at', now, 'payload', ARGV[12], 'parents', ARGV[13], 'dleft', ARGV[14], 'opf', ARGV[15]}
+  'created_at', now, 'parents', ARGV[13], 'dleft', ARGV[14], 'opf', ARGV[15]}
+put_long(fields, 'payload', 'pk', ARGV[12])
 if ARGV[11] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[11] end
 if uk ~= '' then fields[#fields + 1] = 'unique_key'; fields[#fields + 1] = uk end
 hist(fields, 1, 'waiting', now, '')
@@ -944,7 +983,7 @@ for i = 0, #ARGV - 6 do
   if f[1] == 'failed' and redis.call('ZSCORE', KEYS[1], id) and (tenant == '' or f[2] == tenant) then
     redis.call('ZREM', KEYS[1], id)
     redis.call('DEL', result_key)
-    redis.call('HDEL', job_key, 'worker_id', 'token', 'result_size', 'result_expires_at', 'progress_message', 'result')
+    redis.call('HDEL', job_key, 'worker_id', 'token', 'result_size', 'result_expires_at', 'progress_message', 'result', 'rk')
     set_status(job_key, {'attempts', 0, 'progress', 0, 'error_message', '', 'completed_at', 0, 'started_at', 0,
       'scheduled_at', 0, 'cancel_requested', 0}, 'job_retrying', id, qjson, 'queued', now, ',"manual":true')
     if f[4] and f[4] ~= '' then redis.call('HSETNX', KEYS[4], f[4], id) end
@@ -1007,7 +1046,8 @@ if is_tick then
 end
 local id = ARGV[13]
 local fields = {'status', 'queued', 'priority', ARGV[14], 'max_retries', ARGV[15], 'timeout', ARGV[16],
-  'ttl', ARGV[17], 'created_at', now, 'payload', ARGV[19], 'hn', 1, 'schedule', name, 'schedule_tick', ARGV[10]}
+  'ttl', ARGV[17], 'created_at', now, 'hn', 1, 'schedule', name, 'schedule_tick', ARGV[10]}
+put_long(fields, 'payload', 'pk', ARGV[19])
 if ARGV[18] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[18] end
 redis.call('HSET', KEYS[8], unpack(fields))
 redis.call('ZADD', KEYS[4], ARGV[20], id)
