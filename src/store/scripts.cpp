@@ -21,6 +21,12 @@ namespace {
 
 // Shared helpers, prepended to every script.
 constexpr const char* prelude = R"lua(
+-- Integers as text for redis.call arguments and concatenations: a Lua number
+-- there is printed as a float ("%.17g", slow); string.format('%d') is not.
+local small = {'1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12'}
+local function istr(x)
+  return small[x] or string.format('%d', x)
+end
 local function qscore(priority, t)
   return string.format('%.0f', (1000 - tonumber(priority)) * 4398046511104 + (tonumber(t) - 1704067200000))
 end
@@ -98,7 +104,7 @@ local function lease_ids(ids, active_key, leases_key, meta_key, now, lease_ms)
   for j, id in ipairs(ids) do
     tokens[j] = last - #ids + j
     zargs[#zargs + 1] = deadline; zargs[#zargs + 1] = id
-    hargs[#hargs + 1] = id; hargs[#hargs + 1] = tokens[j]
+    hargs[#hargs + 1] = id; hargs[#hargs + 1] = string.format('%d', tokens[j])
   end
   redis.call('ZADD', active_key, unpack(zargs))
   redis.call('HSET', leases_key, unpack(hargs))
@@ -132,14 +138,15 @@ local function start_one(job_key, id, now, status, worker, b)
   end
   local attempts = (tonumber(f[2]) or 0) + 1
   local n = (tonumber(f[8]) or 0) + 1
-  local extra = ',"attempt":' .. attempts .. b.tail
-  local hname = 'h' .. n
+  local as, ns = istr(attempts), istr(n)
+  local extra = ',"attempt":' .. as .. b.tail
+  local hname = 'h' .. ns
   if f[8] then
-    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'attempts', attempts,
-      'hn', n, hname, b.entry .. attempts .. b.who)
+    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'attempts', as,
+      'hn', ns, hname, b.entry .. as .. b.who)
   else
-    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'attempts', attempts,
-      'hn', n, hname, b.entry .. attempts .. b.who, 'legacy', 1)
+    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'attempts', as,
+      'hn', ns, hname, b.entry .. as .. b.who, 'legacy', '1')
   end
   updates[#updates + 1] = '{"type":"job_started","job_id":"' .. id .. b.event .. extra
   return {payload, attempts, f[3], f[4], f[5], f[6], f[7] or '', n, f[9] or ''}
@@ -236,7 +243,7 @@ for i = 0, n - 1 do
     end
     -- History entry 1 of a job queued at once is implied by created_at (readers
     -- make it); a delayed one's is written.
-    if sched > 0 then hist(fields, 1, status, now, '') else fields[#fields + 1] = 'hn'; fields[#fields + 1] = 1 end
+    if sched > 0 then hist(fields, 1, status, now, '') else fields[#fields + 1] = 'hn'; fields[#fields + 1] = '1' end
     redis.call('HSET', job_key, unpack(fields))
     if sched > 0 then
       scheduled[#scheduled + 1] = run_at; scheduled[#scheduled + 1] = id
