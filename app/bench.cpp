@@ -37,6 +37,7 @@
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -299,12 +300,15 @@ pid_t spawn_worker(bench_context& b, const std::string& config, const bench_opti
     return pid;
 }
 
-// Profiling the process phase alone: with SPOOL_BENCH_PERF_CTL=<ctl>,<ack> (the
-// FIFOs of `perf record -D -1 --control fifo:<ctl>,<ack>`), the phase is bracketed
-// by "enable" and "disable", each waiting for perf's acknowledgement.
-void perf_control(const char* what) {
+// Profiling one phase alone: with SPOOL_BENCH_PERF_CTL=<ctl>,<ack> (the FIFOs of
+// `perf record -D -1 --control fifo:<ctl>,<ack>`), the phase named by
+// SPOOL_BENCH_PERF_PHASE (`process` by default, or `bulk`) is bracketed by "enable"
+// and "disable", each waiting for perf's acknowledgement.
+void perf_control(const char* phase, const char* what) {
     const char* spec = std::getenv("SPOOL_BENCH_PERF_CTL");
     if (!spec) return;
+    const char* want = std::getenv("SPOOL_BENCH_PERF_PHASE");
+    if (std::string_view{want ? want : "process"} != phase) return;
     std::string s{spec};
     auto comma = s.find(',');
     if (comma == std::string::npos) return;
@@ -357,9 +361,11 @@ int run_bench(const bench_options& o) {
         // 3. process
         wait_lazyfree(b);
         double mem0 = info_number(b, "memory", "used_memory");
+        perf_control("bulk", "enable");
         t0 = steady::now();
         must(block_on(b.io, enqueue_bulk(broker, "process", o.jobs, o.batch)), "bulk enqueue");
         double bulk_rate = static_cast<double>(o.jobs) / seconds_since(t0);
+        perf_control("bulk", "disable");
         out["enqueue_batch_per_s"] = std::round(bulk_rate);
         say("enqueue bulk:     " + std::to_string(static_cast<long>(bulk_rate)) + " jobs/s");
 
@@ -389,7 +395,7 @@ int run_bench(const bench_options& o) {
         if (o.workers == 0) {
             std::atomic<std::size_t> done{0};
             wo.on_completed = [&](const std::string&) { done.fetch_add(1, std::memory_order_relaxed); };
-            perf_control("enable");
+            perf_control("process", "enable");
             double cpu0 = mark_cpu(b);
             t0 = steady::now();
             bench_worker w{wo, "process", producer_spin};
@@ -402,7 +408,7 @@ int run_bench(const bench_options& o) {
             }
             double secs = seconds_since(t0);
             double wcpu = thread_cpu_seconds(w.thread) - wcpu0;
-            perf_control("disable");
+            perf_control("process", "disable");
             finish(secs, cpu0, wcpu);
             w.stop();
         } else {
@@ -431,7 +437,7 @@ int run_bench(const bench_options& o) {
             if (!registered()) throw std::runtime_error("worker processes did not start");
             double wcpu0 = 0;
             for (auto p : pids) wcpu0 += process_cpu_seconds(p);
-            perf_control("enable");
+            perf_control("process", "enable");
             double cpu0 = mark_cpu(b);
             t0 = steady::now();
             must(block_on(b.io, broker.resume("process")), "resume");
@@ -448,7 +454,7 @@ int run_bench(const bench_options& o) {
             double secs = seconds_since(t0);
             double wcpu = -wcpu0;
             for (auto p : pids) wcpu += process_cpu_seconds(p);
-            perf_control("disable");
+            perf_control("process", "disable");
             finish(secs, cpu0, wcpu);
         }
         cleanup(b);

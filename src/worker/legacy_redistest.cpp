@@ -5,6 +5,10 @@
 // In it: lq queued (priority 5); lc completed (result {"legacy":"done"}); lp
 // completed with 3 progress events; lf failed; la in progress on a worker that
 // was killed (its lease long expired). Events are per-job streams there.
+// And tests/data/legacy-v2.rdb (tests/data/make-legacy-v2.sh, the commit before
+// records were kept compact: JSON history entries, ~300-byte payloads and
+// results in one field): mq queued, mc and mp completed, ma in progress on a
+// killed worker.
 #include <spool/worker.hpp>
 
 #include "redis/connection.hpp"
@@ -34,9 +38,15 @@ const std::string lp = "01a23abe-35a7-7067-99af-0cb323f63c51";
 const std::string lf = "01a23abe-35ae-7018-85a1-bc3ec7a86a43";
 const std::string la = "01a23abe-35b4-7108-ac46-a50af116fd96";
 
-std::string data_file() {
+const std::string mq = "01a23d0e-8098-7080-8a0b-3b735b0d0001";
+const std::string mc = "01a23d0e-80a1-718f-8266-22655b0d0002";
+const std::string mp = "01a23d0e-80a8-70e2-9a38-a5865b0d0003";
+const std::string ma = "01a23d0e-80ae-70c0-8a67-5d1d5b0d0004";
+const std::string pad(280, 'v');
+
+std::string data_file(const char* name = "legacy-v1.rdb") {
     const char* src = std::getenv("SPOOL_SOURCE_DIR");
-    return std::string{src ? src : "."} + "/tests/data/legacy-v1.rdb";
+    return std::string{src ? src : "."} + "/tests/data/" + name;
 }
 
 std::vector<std::string> statuses(const std::vector<job_event>& evs) {
@@ -51,11 +61,12 @@ std::vector<std::string> statuses(const std::vector<job_event>& evs) {
 
 class LegacyTest : public ::testing::Test {
 protected:
+    virtual const char* dump() const { return "legacy-v1.rdb"; }
     void SetUp() override {
-        ASSERT_TRUE(std::filesystem::exists(data_file())) << data_file();
+        ASSERT_TRUE(std::filesystem::exists(data_file(dump()))) << data_file(dump());
         redis_ = std::make_unique<spool::testing::redis_server>();
         redis_->stop();
-        std::filesystem::copy_file(data_file(), redis_->dir() + "/dump.rdb");
+        std::filesystem::copy_file(data_file(dump()), redis_->dir() + "/dump.rdb");
         redis_->start();
         conn_ = redis::connection::create(ctx_.get_executor(), redis::parse_url(redis_->url()).value());
         conn_->start();
@@ -74,6 +85,11 @@ protected:
     asio::io_context ctx_;
     std::shared_ptr<redis::connection> conn_;
     std::unique_ptr<store::broker> broker_;
+};
+
+class CompactTest : public LegacyTest {
+protected:
+    const char* dump() const override { return "legacy-v2.rdb"; }
 };
 
 asio::awaitable<std::string> echo(job_context& job) { co_return job.payload(); }
@@ -150,4 +166,43 @@ TEST_F(LegacyTest, UnfinishedJobsOfThePreviousVersionRunToCompletion) {
     auto last = run_coro(ctx_, broker_->last_event(la)).value();
     ASSERT_TRUE(last.has_value());
     EXPECT_NE(last->data.find("\"completed\""), std::string::npos);
+}
+
+TEST_F(CompactTest, RecordsOfTheVersionBeforeCompactRecordsReadAndFinish) {
+    EXPECT_EQ(get(mq).payload, R"({"n":2,"pad":")" + pad + R"("})");
+    EXPECT_EQ(get(mc).status, job_status::completed);
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(mc)).value().data, R"({"old":"done","pad":")" + pad + R"("})");
+    auto c = events(mc);
+    EXPECT_EQ(statuses(c), (std::vector<std::string>{"queued", "in_progress", "completed"}));
+    EXPECT_NE(c[1].data.find(R"("worker_id":"oldworker")"), std::string::npos);
+    EXPECT_EQ(statuses(events(mp)), (std::vector<std::string>{"queued", "in_progress", "progress", "progress",
+                                                              "progress", "completed"}));
+    EXPECT_EQ(get(ma).status, job_status::in_progress);
+
+    // The killed worker's job comes back and, with the queued one, runs to the end
+    // under this version: its history mixes the old JSON entries and compact ones.
+    EXPECT_EQ(run_coro(ctx_, broker_->reclaim_expired("ma", now_millis())).value(), 1u);
+    asio::io_context io;
+    worker_options o;
+    o.redis_url = redis_->url();
+    o.concurrency = 4;
+    worker w{io, o};
+    w.handle("mq", handler::async(echo));
+    w.handle("ma", handler::async(echo));
+    w.start();
+    std::thread t{[&] { io.run(); }};
+    bool done = wait_until([&] { return get(mq).status == job_status::completed && get(ma).status == job_status::completed; },
+                           10s);
+    asio::co_spawn(io, w.stop(1s), [&](std::exception_ptr) { io.stop(); });
+    t.join();
+    ASSERT_TRUE(done);
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(mq)).value().data, R"({"n":2,"pad":")" + pad + R"("})");
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(ma)).value().data,
+              R"({"duration_ms":600000,"steps":600,"pad":")" + pad + R"("})");
+    auto a = events(ma);
+    EXPECT_EQ(statuses(a), (std::vector<std::string>{"queued", "in_progress", "progress", "progress", "queued",
+                                                     "in_progress", "completed"}));
+    EXPECT_NE(a[1].data.find(R"("attempt":1,"worker_id":"oldworker")"), std::string::npos);
+    EXPECT_NE(a[5].data.find(R"("attempt":2,"worker_id":")"), std::string::npos);
+    EXPECT_EQ(get(ma).attempts, 2);
 }
