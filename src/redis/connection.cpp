@@ -20,6 +20,8 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/co_spawn.hpp>
+
+#include <algorithm>
 #include <boost/asio/detached.hpp>
 
 #include <exception>
@@ -222,7 +224,11 @@ struct connection::impl {
 
     asio::awaitable<void> watchdog() {
         while (!self.stopped_) {
-            armed_at = pipe.next_deadline();
+            // Armed at the earliest deadline, and at most one request timeout ahead
+            // when no request is waiting: a request made later with the usual
+            // timeout then has a later deadline and need not re-arm the timer (a
+            // cancel and a wake-up per request on an otherwise idle link).
+            armed_at = std::min(pipe.next_deadline(), clock_type::now() + self.opts_.request_timeout);
             deadline_timer.expires_at(armed_at);
             auto [ec] = co_await deadline_timer.async_wait(use_tuple);
             if (self.stopped_) break;
