@@ -166,9 +166,10 @@ asio::awaitable<void> serve(asio::io_context& io, config cfg, conf::flag_values 
     sched_sub->start();
     schedule::scheduler sched{ex, schedules, sched_sub};
     sched.spawn(loops_group);
-    if (!cfg.schedules.empty()) {
+    {
         // A schedule that leaves max_retries / timeout_seconds out gets its queue's
-        // configured policy, as a job submitted over HTTP does.
+        // configured policy, as a job submitted over HTTP does. Run with none too:
+        // schedules an earlier config declared are removed.
         std::vector<std::string> defs;
         for (const auto& s : cfg.schedules) {
             auto v = boost::json::parse(s.definition);

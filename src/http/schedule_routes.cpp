@@ -114,6 +114,7 @@ asio::awaitable<route_output> put_schedule(request_context ctx) {
     defs.max_payload_bytes = ctx.s().opts.max_payload_bytes;
     auto d = schedule::parse_definition(*body, defs);
     if (!d) co_return error_output(errc::invalid_argument, d.error().message);
+    d->from_config = false;  // made or changed over the API: the API's from now on
     if (auto it = ctx.s().opts.queue_defaults.find(d->queue); it != ctx.s().opts.queue_defaults.end()) {
         // The queue's configured policy, where the body left it out.
         const auto& o = body->as_object();

@@ -33,7 +33,7 @@ std::string_view to_string(overlap_policy p) noexcept { return p == overlap_poli
 
 namespace {
 
-constexpr std::array<std::string_view, 15> known_fields = {"name",
+constexpr std::array<std::string_view, 16> known_fields = {"name",
                                                            "cron",
                                                            "tz",
                                                            "queue",
@@ -47,7 +47,8 @@ constexpr std::array<std::string_view, 15> known_fields = {"name",
                                                            "overlap",
                                                            "paused",
                                                            "tenant",
-                                                           "timezone"};
+                                                           "timezone",
+                                                           "source"};
 
 definition_error bad(std::string field, std::string what) {
     auto message = fmt::format("{}: {}", field, what);
@@ -236,6 +237,12 @@ definition_result<definition> parse_definition(const json::value& body, const de
         if (!s) return s.error();
         d.tenant = std::move(*s);
     }
+    if (auto* v = get("source")) {
+        auto s = string_field(*v, "source");
+        if (!s) return s.error();
+        if (*s != "config" && *s != "api") return bad("source", fmt::format("expected config or api, got \"{}\"", *s));
+        d.from_config = *s == "config";
+    }
     return d;
 }
 
@@ -256,6 +263,7 @@ json::object to_object(const definition& d) {
     o["catch_up_limit"] = d.catch_up_limit;
     o["overlap"] = to_string(d.overlap);
     if (!d.tenant.empty()) o["tenant"] = d.tenant;
+    o["source"] = d.from_config ? "config" : "api";
     return o;
 }
 

@@ -46,6 +46,9 @@ struct definition {
     overlap_policy overlap = overlap_policy::allow;
     std::string tenant;          // the owner when API keys are on ("" otherwise)
     std::optional<bool> paused;  // requested state; unset: keep the stored one (new: running)
+    // Declared in the config's `schedules:` (stored as "source":"config"): removed
+    // from Redis when a server starts with a config that no longer declares it.
+    bool from_config = false;
 
     // Parsed from cron_text / tz (valid after parse_definition).
     cron expr;

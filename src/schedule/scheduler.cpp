@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <deque>
 #include <limits>
+#include <set>
 
 namespace spool::schedule {
 
@@ -57,15 +58,22 @@ asio::awaitable<result<store::schedule_upsert_result>> upsert(store::schedule_st
 asio::awaitable<void> upsert_all(store::schedule_store& store, std::vector<std::string> definitions) {
     auto log = logger();
     asio::steady_timer pause{co_await asio::this_coro::executor};
+    std::set<std::string> names;  // declared in this config, valid or not
     for (const auto& text : definitions) {
         boost::system::error_code ec;
         auto body = boost::json::parse(text, ec);
+        // A definition that does not parse still keeps its name's stored schedule.
+        if (!ec && body.is_object())
+            if (const auto* n = body.as_object().if_contains("name"); n && n->is_string())
+                names.insert(std::string{n->as_string()});
         auto d = ec ? definition_result<definition>{definition_error{"definition", ec.message()}}
                     : parse_definition(body, definition_defaults{});
         if (!d) {
             log->error("schedule from the config: {}", d.error().message);
             continue;
         }
+        d->from_config = true;
+        names.insert(d->name);  // the name may come from elsewhere (name_override)
         for (int attempt = 0;; ++attempt) {
             auto r = co_await upsert(store, *d, system_clock::instance().now());
             if (r) {
@@ -79,6 +87,35 @@ asio::awaitable<void> upsert_all(store::schedule_store& store, std::vector<std::
             if (wait_ec) co_return;  // shutting down
         }
     }
+    // Schedules an earlier config declared and this one does not: removed (ones
+    // made or changed over the API are the API's and stay).
+    for (int attempt = 0;; ++attempt) {
+        auto r = co_await prune_config_schedules(store, names);
+        if (r) {
+            for (const auto& name : *r) log->info("schedule {}: no longer in the config, removed", name);
+            break;
+        }
+        if (attempt % 20 == 0) log->warn("removing schedules no longer in the config: {}; retrying", r.error().message());
+        pause.expires_after(std::chrono::milliseconds{500});
+        auto [wait_ec] = co_await pause.async_wait(use_tuple);
+        if (wait_ec) co_return;
+    }
+}
+
+asio::awaitable<result<std::vector<std::string>>> prune_config_schedules(store::schedule_store& store,
+                                                                        std::set<std::string> keep) {
+    auto rows = co_await store.load_all();
+    if (!rows) co_return rows.error();
+    std::vector<std::string> removed;
+    for (const auto& row : *rows) {
+        auto d = definition_of(row);
+        if (!d || !d->from_config || keep.contains(row.name)) continue;
+        auto r = co_await store.remove(row.name);
+        if (!r) co_return r.error();
+        co_await store.announce(row.name);
+        if (*r) removed.push_back(row.name);
+    }
+    co_return removed;
 }
 
 asio::awaitable<result<std::optional<std::string>>> trigger(store::schedule_store& store, std::string name,

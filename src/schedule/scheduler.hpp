@@ -89,9 +89,14 @@ asio::awaitable<result<std::optional<std::string>>> trigger(store::schedule_stor
 asio::awaitable<result<bool>> set_paused(store::schedule_store& store, std::string name, bool paused,
                                          millis now);
 // Upserts each definition (JSON text, already validated: the config file's
-// `schedules`), retrying while Redis is unreachable; ends when all are stored
-// or on cancellation.
+// `schedules`) as a config schedule ("source":"config"), then removes the config
+// schedules Redis holds that these do not name; retries while Redis is
+// unreachable; ends when done or on cancellation.
 asio::awaitable<void> upsert_all(store::schedule_store& store, std::vector<std::string> definitions);
+// Removes every stored schedule whose source is the config and whose name is not
+// in `keep`; returns their names.
+asio::awaitable<result<std::vector<std::string>>> prune_config_schedules(store::schedule_store& store,
+                                                                        std::set<std::string> keep);
 // The stored definition of a row, parsed.
 definition_result<definition> definition_of(const store::schedule_row& row);
 
