@@ -13,6 +13,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -246,4 +247,29 @@ TEST_F(SchedulerTest, ReplicatedQueueReportsAnUnconfirmedJobAndNeverRepeatsTheTi
     ASSERT_TRUE(again.has_value()) << again.error().message();
     EXPECT_EQ(again->status, store::fire_status::stale);
     EXPECT_EQ(queued("safe"), 1);
+}
+
+TEST_F(SchedulerTest, ConfigSchedulesLeaveWithTheConfigAndApiOnesStay) {
+    const std::string a = R"({"name":"cfg-a","cron":"* * * * *","queue":"sched"})";
+    const std::string b = R"({"name":"cfg-b","cron":"0 * * * *","queue":"sched"})";
+    run(upsert_all(*stores_[0], {a, b}));
+    add(R"({"name":"api-c","cron":"0 0 * * *","queue":"sched"})");
+    EXPECT_TRUE(definition_of(row("cfg-a")).value().from_config);
+    EXPECT_NE(row("cfg-b").definition.find(R"("source":"config")"), std::string::npos);
+    EXPECT_NE(row("api-c").definition.find(R"("source":"api")"), std::string::npos);
+
+    // The next start's config drops cfg-b; a broken entry for cfg-a keeps cfg-a.
+    run(upsert_all(*stores_[0], {R"({"name":"cfg-a","cron":"not a cron"})"}));
+    auto all = run(stores_[0]->load_all()).value();
+    std::vector<std::string> names;
+    for (const auto& r : all) names.push_back(r.name);
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"api-c", "cfg-a"}));
+    EXPECT_EQ(redis().cmd_int({"ZCARD", "spool:{q:sched}:schedule_next"}), 2);
+
+    // A config without schedules removes the rest of the config's, not the API's.
+    run(upsert_all(*stores_[0], {}));
+    all = run(stores_[0]->load_all()).value();
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].name, "api-c");
 }
