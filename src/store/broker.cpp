@@ -27,6 +27,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cctype>
 #include <charconv>
 #include <deque>
@@ -163,6 +164,11 @@ struct broker::impl {
         return true;
     }
 };
+
+bool broker_options::compact_records_by_default() {
+    const char* f = std::getenv("SPOOL_RECORD_FORMAT");
+    return !(f && std::string_view{f} == "classic");
+}
 
 broker::broker(redis::connection& conn, broker_options opts)
     : conn_{conn}, opts_{std::move(opts)}, impl_{std::make_unique<impl>(opts_.prefix)} {
@@ -460,7 +466,7 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
         // a fresh replica) without costing every submit three more commands.
         if (indexed || impl_->reassert(queue))
             for (auto& c : registration(queue, *tag)) pre.push_back(std::move(c));
-        auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
+        auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(opts_.compact_records), std::move(keys),
                                            std::move(args), replication_for(opts_, queue));
         if (!r) co_return r.error();
         const auto& e = r->elements;
@@ -581,7 +587,7 @@ asio::awaitable<void> broker::submit_child(std::shared_ptr<submit_state> state, 
     if (*tag == 0) pre.push_back(command{"HSET", k.ids(), id, queue});
     if (*tag == 0 || impl_->reassert(queue))
         for (auto& c : registration(queue, *tag)) pre.push_back(std::move(c));
-    auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit_waiting(), std::move(keys),
+    auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit_waiting(opts_.compact_records), std::move(keys),
                                        std::move(args), replication_for(opts_, queue));
     if (!r || r->elements.size() != 2) {
         st.error = r ? make_error_code(errc::bad_reply) : r.error();
@@ -1402,7 +1408,7 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
             keys.push_back(k.job(queue, id));
             args.push_back(std::move(id));
         }
-        auto r = co_await run_script(conn_, scripts::take(), std::move(keys), std::move(args));
+        auto r = co_await run_script(conn_, scripts::take(opts_.compact_records), std::move(keys), std::move(args));
         if (!r) co_return r.error();
         const auto& e = r->elements;
         if (!read_claim_head(e, batch)) co_return errc::bad_reply;
@@ -1438,7 +1444,7 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
         args.push_back(e[i].str);
         args.push_back(std::to_string(int_of(e[i + 1])));
     }
-    auto s = co_await run_script(conn_, scripts::start(), std::move(keys), std::move(args));
+    auto s = co_await run_script(conn_, scripts::start(opts_.compact_records), std::move(keys), std::move(args));
     if (!s) co_return s.error();  // the leases run out and the reaper hands the jobs back
     const auto& started = s->elements;
     if (started.size() != claimed.size()) co_return errc::bad_reply;
@@ -1509,11 +1515,11 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
             args.push_back(std::move(c.unique_key));
             args.push_back(std::to_string(c.history + 1));
             args.push_back(codec::completed_entry(now, std::max<millis>(0, now - started),
-                                                  std::max<millis>(0, started - created)));
+                                                  std::max<millis>(0, started - created), opts_.compact_records));
             args.push_back(fmt::format(R"({{"type":"job_completed","job_id":"{}","queue":"{}","status":"completed",{}}})",
                                        c.id, shown(queue), timing));
         }
-        auto r = co_await run_script_after(conn_, {}, scripts::complete(), std::move(keys), std::move(args),
+        auto r = co_await run_script_after(conn_, {}, scripts::complete(opts_.compact_records), std::move(keys), std::move(args),
                                            replication_for(opts_, queue));
         if (!r) co_return r.error();
         // One entry per job, then (when children were waiting for them) a count.

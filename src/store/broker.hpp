@@ -50,6 +50,12 @@ struct broker_options {
     // N physical queues; absent: 1. Reads, lists, queue figures and pause/resume
     // cover every partition Redis knows whatever this says.
     std::map<std::string, int, std::less<>> partitions;
+    // Compact records (docs/keys.md); false writes the record layout of the
+    // versions before them, which those versions can read: for a rolling upgrade
+    // from one (docs/operations.md, "Upgrading"). Default: true unless the
+    // environment says SPOOL_RECORD_FORMAT=classic.
+    bool compact_records = compact_records_by_default();
+    static bool compact_records_by_default();
 };
 
 // A job handed to a worker by claim(). `token` fences the attempt: complete,

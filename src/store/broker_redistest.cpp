@@ -243,6 +243,39 @@ TEST_F(BrokerTest, MidSizedPayloadsAndResultsKeepTheRecordCompact) {
     EXPECT_EQ(redis().hget(key("q", "job:" + id2), "pk"), "");
 }
 
+TEST_F(BrokerTest, ClassicRecordFormatWritesWhatEarlierVersionsRead) {
+    // SPOOL_RECORD_FORMAT=classic (a rolling upgrade): whole values, JSON entries.
+    broker_options bo;
+    bo.clock = &clock_;
+    bo.compact_records = false;
+    store::broker classic{*conn_, bo};
+    std::string payload = R"({"pad":")" + std::string(300, 'p') + R"("})";
+    job_spec s;
+    s.queue = "cq";
+    s.payload = payload;
+    auto id = run(classic.submit(s, now())).value().id;
+    claim_request req;
+    req.queue = "cq";
+    req.worker_id = "w1";
+    req.max_jobs = 1;
+    req.lease = default_lease;
+    auto job = run(classic.claim(req, now())).value().jobs.at(0);
+    EXPECT_EQ(job.payload, payload);
+    std::vector<completion> done{done_for(job, payload, std::chrono::seconds{60})};
+    ASSERT_TRUE(run(classic.complete("cq", done, now())).value().at(0).has_value());
+    const auto record = key("cq", "job:" + id);
+    EXPECT_EQ(redis().hget(record, "payload"), payload);
+    EXPECT_EQ(redis().hget(record, "result"), payload);
+    EXPECT_EQ(redis().hget(record, "pk"), "");
+    EXPECT_EQ(redis().hget(record, "h2"), R"({"status":"in_progress","ts":)" + std::to_string(now()) +
+                                              R"(,"attempt":1,"worker_id":"w1"})");
+    EXPECT_EQ(redis().hget(record, "h3"), R"({"status":"completed","ts":)" + std::to_string(now()) +
+                                              R"(,"duration_ms":0,"wait_ms":0})");
+    // and this version reads it all the same
+    EXPECT_EQ(run(broker_->get_result(id)).value().data, payload);
+    EXPECT_EQ(run(broker_->events(id, "0", 100)).value().size(), 3u);
+}
+
 TEST_F(BrokerTest, LargeResultIsStoredCompressed) {
     auto id = submit_to("q");
     auto job = claim("q").jobs.at(0);

@@ -68,7 +68,10 @@ struct null_handler {
 
 }  // namespace
 
-std::string completed_entry(millis ts, millis duration, millis wait) {
+std::string completed_entry(millis ts, millis duration, millis wait, bool compact) {
+    if (!compact)
+        return R"({"status":"completed","ts":)" + std::to_string(ts) + R"(,"duration_ms":)" + std::to_string(duration) +
+               R"(,"wait_ms":)" + std::to_string(wait) + "}";
     return "C" + std::to_string(ts) + " " + std::to_string(duration) + " " +
            std::to_string(wait);
 }

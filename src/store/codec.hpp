@@ -31,7 +31,8 @@ result<std::string> decode_result(std::string_view stored);
 //   V<ts> <attempt> <worker id>      the same with "status":"validating"
 //   C<ts> <duration ms> <wait ms>    {"status":"completed","ts":..,"duration_ms":..,"wait_ms":..}
 // Every other entry (and every entry of earlier versions) is its JSON text.
-std::string completed_entry(millis ts, millis duration, millis wait);
+// The completion entry; its JSON when `compact` is false (the earlier layout).
+std::string completed_entry(millis ts, millis duration, millis wait, bool compact = true);
 // The JSON text of a stored entry; a JSON entry is returned as it is, an empty
 // one stays empty (a write not finished yet).
 std::string history_json(std::string stored);

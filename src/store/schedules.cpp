@@ -176,9 +176,9 @@ asio::awaitable<result<reply>> schedule_store::fire_script(std::vector<std::stri
     const bool replicated = o.replicated_queues.count(queue) > 0 ||
                             (o.replicated_queues.count("*") > 0 && o.async_queues.count(queue) == 0);
     if (!replicated)
-        co_return co_await run_script(conn_, scripts::schedule_fire(), std::move(keys), std::move(args));
+        co_return co_await run_script(conn_, scripts::schedule_fire(o.compact_records), std::move(keys), std::move(args));
     const int replicas = std::max(1, o.replicas);
-    const auto& s = scripts::schedule_fire();
+    const auto& s = scripts::schedule_fire(o.compact_records);
     for (int attempt = 0; attempt < 2; ++attempt) {
         std::vector<command> cmds;
         if (attempt == 1) cmds.emplace_back("SCRIPT", "LOAD", s.source());  // after NOSCRIPT

@@ -21,6 +21,9 @@ namespace {
 
 // Shared helpers, prepended to every script.
 constexpr const char* prelude = R"lua(
+-- Compact records (docs/keys.md): long values in pieces, compact start entries.
+-- Set per script variant (make); false writes the layout of earlier versions.
+local compact = true
 -- Integers as text for redis.call arguments and concatenations: a Lua number
 -- there is printed as a float ("%.17g", slow); string.format('%d') is not.
 local small = {'1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12'}
@@ -69,7 +72,7 @@ end
 -- joins them). Shorter and longer values are one field, without `count`.
 local function put_long(f, name, count, v)
   local len = #v
-  if len <= 64 or len > 1024 then
+  if not compact or len <= 64 or len > 1024 then
     f[#f + 1] = name; f[#f + 1] = v
     return
   end
@@ -157,8 +160,11 @@ end
 local function starts(queue, status, now, worker)
   local code = 'S'
   if status == 'validating' then code = 'V' end
-  return {tail = ',"worker_id":' .. cjson.encode(worker) .. '}',
-    entry = code .. now .. ' ', who = ' ' .. worker,
+  local w = cjson.encode(worker)
+  local entry, who = code .. now .. ' ', ' ' .. worker
+  if not compact then entry, who = '{"status":"' .. status .. '","ts":' .. now .. ',"attempt":', ',"worker_id":' .. w .. '}' end
+  return {tail = ',"worker_id":' .. w .. '}',
+    entry = entry, who = who,
     event = '","queue":' .. cjson.encode(queue) .. ',"status":"' .. status .. '","ts":' .. now}
 end
 -- Dependencies (docs/keys.md): a parent's children still to be told wait in
@@ -199,12 +205,14 @@ local function to_failed(job_key, failed_key, unique_key, meta_key, id, qjson, n
 end
 )lua";
 
-redis::script make(const char* body) { return redis::script{std::string{prelude} + body}; }
+redis::script make(const char* body, bool compact = true) {
+    return redis::script{std::string{prelude} + (compact ? "" : "compact = false\n") + body};
+}
 
 }  // namespace
 
-const redis::script& submit() {
-    static const redis::script s = make(R"lua(
+const redis::script& submit(bool compact) {
+    static const char* const body = R"lua(
 -- submit: new jobs -> queued, or scheduled when run_at is in the future; dedupe on unique_key.
 -- The record starts its history (hn = 1; h1 only for a delayed job: a queued one's
 -- first entry is {"status":"queued","ts":created_at}). One job_updates message for the batch.
@@ -264,8 +272,9 @@ if #all > 0 then
 end
 flush(channel)
 return out
-)lua");
-    return s;
+)lua";
+    static const redis::script s[2] = {make(body, false), make(body, true)};
+    return s[compact ? 1 : 0];
 }
 
 const redis::script& claim() {
@@ -300,8 +309,8 @@ return out
     return s;
 }
 
-const redis::script& take() {
-    static const redis::script s = make(R"lua(
+const redis::script& take(bool compact) {
+    static const char* const body = R"lua(
 -- take: claim + start in one step for candidates the worker already knows (the
 -- head of `queued` as the last claim/take or the wake-up saw it). Candidates
 -- still queued are leased (fresh fencing tokens, deadline in `active`) and
@@ -345,12 +354,13 @@ end
 out[2] = queue_head(KEYS[1], KEYS[6], ARGV[8])
 flush(channel)
 return out
-)lua");
-    return s;
+)lua";
+    static const redis::script s[2] = {make(body, false), make(body, true)};
+    return s[compact ? 1 : 0];
 }
 
-const redis::script& start() {
-    static const redis::script s = make(R"lua(
+const redis::script& start(bool compact) {
+    static const char* const body = R"lua(
 -- start: claimed jobs -> in_progress (or validating); counts the attempt. The
 -- claim that leased these jobs ran just before, so the lease is not re-checked
 -- here (a stale outcome is still fenced at complete/fail).
@@ -380,12 +390,13 @@ if #gone > 0 then
 end
 flush(channel)
 return out
-)lua");
-    return s;
+)lua";
+    static const redis::script s[2] = {make(body, false), make(body, true)};
+    return s[compact ? 1 : 0];
 }
 
-const redis::script& complete() {
-    static const redis::script s = make(R"lua(
+const redis::script& complete(bool compact) {
+    static const char* const body = R"lua(
 -- complete: in_progress -> completed (fenced). A stored result up to the inline
 -- limit goes in the record (field `result`; it expires at completed_at + ttl); a
 -- larger one in its own key with its TTL. The history entry goes in the same
@@ -448,8 +459,9 @@ end
 flush(channel)
 if released > 0 then out[#out + 1] = released end
 return out
-)lua");
-    return s;
+)lua";
+    static const redis::script s[2] = {make(body, false), make(body, true)};
+    return s[compact ? 1 : 0];
 }
 
 const redis::script& fail() {
@@ -793,8 +805,8 @@ return count
     return s;
 }
 
-const redis::script& submit_waiting() {
-    static const redis::script s = make(R"lua(
+const redis::script& submit_waiting(bool compact) {
+    static const char* const body = R"lua(
 -- submit_waiting: a new job that depends on other jobs -> waiting (until every
 -- parent is resolved: the `resolve` script). Dedupe on unique_key as in submit.
 -- KEYS[1] waiting  KEYS[2] all  KEYS[3] meta  KEYS[4] unique  KEYS[5] job
@@ -822,8 +834,9 @@ redis.call('HINCRBY', KEYS[3], 'submitted', 1)
 note('job_created', id, cjson.encode(ARGV[4]), 'waiting', now, '')
 flush(ARGV[2])
 return {id, 0}
-)lua");
-    return s;
+)lua";
+    static const redis::script s[2] = {make(body, false), make(body, true)};
+    return s[compact ? 1 : 0];
 }
 
 const redis::script& attach() {
@@ -1005,8 +1018,8 @@ return count
     return s;
 }
 
-const redis::script& schedule_fire() {
-    static const redis::script s = make(R"lua(
+const redis::script& schedule_fire(bool compact) {
+    static const char* const body = R"lua(
 -- schedule_fire: one tick (or a manual trigger) of a schedule, decided here
 -- alone, so any number of schedulers make exactly one job per tick. A tick is
 -- accepted only when the schedule is not paused, its definition version is the
@@ -1069,8 +1082,9 @@ redis.call('HSET', KEYS[3], p .. 'last_job', id, p .. 'last_run_at', now, p .. '
 redis.call('HINCRBY', KEYS[3], p .. 'runs', 1)
 flush(channel)
 return {'fired', id}
-)lua");
-    return s;
+)lua";
+    static const redis::script s[2] = {make(body, false), make(body, true)};
+    return s[compact ? 1 : 0];
 }
 
 const redis::script& schedule_pause() {

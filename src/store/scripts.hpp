@@ -7,11 +7,15 @@
 
 namespace spool::store::scripts {
 
-const redis::script& submit();
+// The scripts that write job records take `compact`: true writes the compact
+// layout (docs/keys.md, "Compact records"), false the layout of the versions
+// before it (for a rolling upgrade from one: SPOOL_RECORD_FORMAT=classic).
+
+const redis::script& submit(bool compact = true);
 const redis::script& claim();
-const redis::script& take();
-const redis::script& start();
-const redis::script& complete();
+const redis::script& take(bool compact = true);
+const redis::script& start(bool compact = true);
+const redis::script& complete(bool compact = true);
 const redis::script& fail();
 const redis::script& release();
 const redis::script& extend();
@@ -23,7 +27,7 @@ const redis::script& cancel();
 const redis::script& remove();
 const redis::script& retry();
 const redis::script& purge();
-const redis::script& submit_waiting();
+const redis::script& submit_waiting(bool compact = true);
 const redis::script& attach();
 const redis::script& resolve();
 const redis::script& flow_gate();
@@ -31,7 +35,7 @@ const redis::script& open_gate();
 const redis::script& tag_queue();
 // Recurring schedules (store/schedules.hpp).
 const redis::script& schedule_upsert();
-const redis::script& schedule_fire();
+const redis::script& schedule_fire(bool compact = true);
 const redis::script& schedule_pause();
 const redis::script& schedule_delete();
 
