@@ -77,6 +77,29 @@ protected:
         ctx_.run_for(50ms);
     }
     job_record get(const std::string& id) { return run_coro(ctx_, broker_->get(id)).value(); }
+    // Runs a worker with `handlers` (queue -> handler) until every job in `ids`
+    // has completed, or 10 s; true when they did.
+    bool run_worker_until_completed(std::vector<std::pair<std::string, handler>> handlers,
+                                    std::vector<std::string> ids) {
+        asio::io_context io;
+        worker_options o;
+        o.redis_url = redis_->url();
+        o.concurrency = 4;
+        worker w{io, o};
+        for (auto& [queue, h] : handlers) w.handle(queue, std::move(h));
+        w.start();
+        std::thread t{[&] { io.run(); }};
+        bool done = wait_until(
+            [&] {
+                for (const auto& id : ids)
+                    if (get(id).status != job_status::completed) return false;
+                return true;
+            },
+            10s);
+        asio::co_spawn(io, w.stop(1s), [&](std::exception_ptr) { io.stop(); });
+        t.join();
+        return done;
+    }
     std::vector<job_event> events(const std::string& id, std::string after = "0") {
         return run_coro(ctx_, broker_->events(id, std::move(after), 1000)).value();
     }
@@ -126,26 +149,8 @@ TEST_F(LegacyTest, UnfinishedJobsOfThePreviousVersionRunToCompletion) {
     EXPECT_EQ(run_coro(ctx_, broker_->reclaim_expired("la", now_millis())).value(), 1u);
     ASSERT_TRUE(run_coro(ctx_, broker_->retry(lf, now_millis())).has_value());
 
-    asio::io_context io;
-    worker_options o;
-    o.redis_url = redis_->url();
-    o.concurrency = 4;
-    worker w{io, o};
-    w.handle("lq", handler::async(echo));
-    w.handle("la", handler::async(ok));
-    w.handle("lf", handler::async(ok));
-    w.start();
-    std::thread t{[&] { io.run(); }};
-    bool done = wait_until(
-        [&] {
-            for (const auto& id : {lq, la, lf})
-                if (get(id).status != job_status::completed) return false;
-            return true;
-        },
-        10s);
-    asio::co_spawn(io, w.stop(1s), [&](std::exception_ptr) { io.stop(); });
-    t.join();
-    ASSERT_TRUE(done);
+    ASSERT_TRUE(run_worker_until_completed(
+        {{"lq", handler::async(echo)}, {"la", handler::async(ok)}, {"lf", handler::async(ok)}}, {lq, la, lf}));
 
     EXPECT_EQ(run_coro(ctx_, broker_->get_result(lq)).value().data, R"({"n":2})");
     EXPECT_EQ(run_coro(ctx_, broker_->get_result(la)).value().data, R"({"again":true})");
@@ -182,20 +187,7 @@ TEST_F(CompactTest, RecordsOfTheVersionBeforeCompactRecordsReadAndFinish) {
     // The killed worker's job comes back and, with the queued one, runs to the end
     // under this version: its history mixes the old JSON entries and compact ones.
     EXPECT_EQ(run_coro(ctx_, broker_->reclaim_expired("ma", now_millis())).value(), 1u);
-    asio::io_context io;
-    worker_options o;
-    o.redis_url = redis_->url();
-    o.concurrency = 4;
-    worker w{io, o};
-    w.handle("mq", handler::async(echo));
-    w.handle("ma", handler::async(echo));
-    w.start();
-    std::thread t{[&] { io.run(); }};
-    bool done = wait_until([&] { return get(mq).status == job_status::completed && get(ma).status == job_status::completed; },
-                           10s);
-    asio::co_spawn(io, w.stop(1s), [&](std::exception_ptr) { io.stop(); });
-    t.join();
-    ASSERT_TRUE(done);
+    ASSERT_TRUE(run_worker_until_completed({{"mq", handler::async(echo)}, {"ma", handler::async(echo)}}, {mq, ma}));
     EXPECT_EQ(run_coro(ctx_, broker_->get_result(mq)).value().data, R"({"n":2,"pad":")" + pad + R"("})");
     EXPECT_EQ(run_coro(ctx_, broker_->get_result(ma)).value().data,
               R"({"duration_ms":600000,"steps":600,"pad":")" + pad + R"("})");
