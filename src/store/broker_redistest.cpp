@@ -935,6 +935,60 @@ TEST_F(BrokerTest, JobEventsNameTheLogicalQueue) {
     ctx_.run_for(std::chrono::milliseconds{20});
 }
 
+TEST_F(BrokerTest, JobCreatedEventsAreTheSameWhoeverBuildsThem) {
+    // A batch without unique keys gets its message built by the broker; one with a
+    // unique key (a duplicate gets no event) by the script. Both read alike.
+    auto sub = redis::subscriber::create(ctx_.get_executor(), redis::parse_url(redis().url()).value());
+    sub->subscribe({broker_->updates_channel()});
+    sub->start();
+    std::vector<std::string> got;
+    asio::co_spawn(
+        ctx_,
+        [&]() -> asio::awaitable<void> {
+            for (;;) {
+                auto m = co_await sub->receive();
+                if (!m) co_return;
+                got.push_back(m->payload);
+            }
+        },
+        asio::detached);
+    // Until the subscription is live: single submits, then drop what they said.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            submit_to("warm");
+            ctx_.run_for(std::chrono::milliseconds{20});
+            return !got.empty();
+        },
+        std::chrono::seconds{5}));
+    got.clear();
+    auto batch = [&](bool unique) {
+        std::vector<job_spec> specs(3);
+        for (auto& sp : specs) sp.queue = "ev";
+        specs[1].run_at = now() + 60'000;  // scheduled
+        if (unique) {
+            specs[0].unique_key = "u1";
+            specs[2].unique_key = "u1";  // a duplicate of the first: no event
+        }
+        auto r = run(broker_->submit_many(specs, now())).value();
+        std::vector<std::string> ids;
+        for (auto& x : r) ids.push_back(x.value().id);
+        return ids;
+    };
+    auto a = batch(false);
+    auto b = batch(true);
+    ASSERT_TRUE(wait_until([&] { ctx_.run_for(std::chrono::milliseconds{10}); return got.size() >= 2; },
+                           std::chrono::seconds{5}));
+    auto ev = [&](const std::string& id, const char* status) {
+        return R"({"type":"job_created","job_id":")" + id + R"(","queue":"ev","status":")" + status +
+               R"(","ts":)" + std::to_string(now()) + "}";
+    };
+    EXPECT_EQ(got[0], "[" + ev(a[0], "queued") + "," + ev(a[1], "scheduled") + "," + ev(a[2], "queued") + "]");
+    EXPECT_EQ(got[1], "[" + ev(b[0], "queued") + "," + ev(b[1], "scheduled") + "]");
+    EXPECT_EQ(b[2], b[0]);
+    sub->stop();
+    ctx_.run_for(std::chrono::milliseconds{20});
+}
+
 // ---------------------------------------------------------------- dependencies
 
 namespace {

@@ -218,11 +218,15 @@ const redis::script& submit(bool compact) {
 -- first entry is {"status":"queued","ts":created_at}). One job_updates message for the batch.
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] all  KEYS[4] marker  KEYS[5] meta  KEYS[6] unique
 --   per job i (0-based): KEYS[7+i] job:<id>
--- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap (unused)  ARGV[4] queue
+-- ARGV[1] now  ARGV[2] channel  ARGV[4] queue
+-- ARGV[3] the batch's job_updates message, built by the caller (a JSON array of one
+--   job_created event per job, exactly as note() makes them) when no job of the batch
+--   has a unique_key (so every job is created); '' to build the events here
 --   per job, 10 fields from ARGV[5+10i]: id, priority, max_retries, timeout_s, ttl_s, run_at,
 --   unique_key, tenant, payload, queued score
 -- returns per job, flattened: id, status, duplicate (0|1)
 local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
+local prebuilt = ARGV[3]
 local nnow = tonumber(now)
 local out = {}
 local n = #KEYS - 6
@@ -259,7 +263,7 @@ for i = 0, n - 1 do
       queued[#queued + 1] = ARGV[a + 9]; queued[#queued + 1] = id
     end
     all[#all + 1] = 0; all[#all + 1] = id
-    note('job_created', id, qjson, status, now, '')
+    if prebuilt == '' then note('job_created', id, qjson, status, now, '') end
     out[#out + 1] = id; out[#out + 1] = status; out[#out + 1] = 0
   end
 end
@@ -269,6 +273,7 @@ if #all > 0 then
   redis.call('ZADD', KEYS[3], unpack(all))
   redis.call('HINCRBY', KEYS[5], 'submitted', #all / 2)
   redis.call('ZADD', KEYS[4], 0, 'w')
+  if prebuilt ~= '' then redis.call('PUBLISH', channel, prebuilt) end
 end
 flush(channel)
 return out
