@@ -167,9 +167,8 @@ asio::awaitable<route_output> delete_schedule(request_context ctx) {
     if (!l) co_return error_output(l.error());
     if (!*l) co_return not_found(name);
     store::schedule_store st{*ctx.s().conn, ctx.s().broker};
-    auto r = co_await st.remove(name);
+    auto r = co_await schedule::remove(st, name);
     if (!r) co_return error_output(r.error());
-    co_await st.announce(name);
     json::object o;
     o["name"] = name;
     o["deleted"] = true;

@@ -47,6 +47,12 @@ definition_result<definition> definition_of(const store::schedule_row& row) {
     return parse_definition(v, defs, row.name);
 }
 
+asio::awaitable<result<bool>> remove(store::schedule_store& store, std::string name) {
+    auto r = co_await store.remove(name);
+    if (r && *r) co_await store.announce(name);
+    co_return r;
+}
+
 asio::awaitable<result<store::schedule_upsert_result>> upsert(store::schedule_store& store, definition d,
                                                               millis now) {
     auto next = d.next_after(now).value_or(0);
@@ -73,7 +79,6 @@ asio::awaitable<void> upsert_all(store::schedule_store& store, std::vector<std::
             continue;
         }
         d->from_config = true;
-        names.insert(d->name);  // the name may come from elsewhere (name_override)
         for (int attempt = 0;; ++attempt) {
             auto r = co_await upsert(store, *d, system_clock::instance().now());
             if (r) {
@@ -110,9 +115,8 @@ asio::awaitable<result<std::vector<std::string>>> prune_config_schedules(store::
     for (const auto& row : *rows) {
         auto d = definition_of(row);
         if (!d || !d->from_config || keep.contains(row.name)) continue;
-        auto r = co_await store.remove(row.name);
+        auto r = co_await remove(store, row.name);
         if (!r) co_return r.error();
-        co_await store.announce(row.name);
         if (*r) removed.push_back(row.name);
     }
     co_return removed;

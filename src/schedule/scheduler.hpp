@@ -76,6 +76,9 @@ private:
 // The job a schedule makes.
 job_spec job_of(const definition& d);
 
+// Deletes a schedule and tells every scheduler; false when there was none.
+asio::awaitable<result<bool>> remove(store::schedule_store& store, std::string name);
+
 // Creates or replaces a schedule; its first fire time is the first tick after
 // `now` (kept when an existing schedule's timing did not change).
 asio::awaitable<result<store::schedule_upsert_result>> upsert(store::schedule_store& store, definition d,

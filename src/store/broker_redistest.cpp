@@ -40,9 +40,26 @@ protected:
         broker_ = std::make_unique<store::broker>(*conn_, bo);
     }
     void TearDown() override {
+        if (sub_) sub_->stop();
         conn_->stop();
         blocking_->stop();
         ctx_.run_for(std::chrono::milliseconds{50});
+    }
+    // Subscribes to `channel`; every message received lands in updates_.
+    void listen(const std::string& channel) {
+        sub_ = redis::subscriber::create(ctx_.get_executor(), redis::parse_url(redis().url()).value());
+        sub_->subscribe({channel});
+        sub_->start();
+        asio::co_spawn(
+            ctx_,
+            [this]() -> asio::awaitable<void> {
+                for (;;) {
+                    auto m = co_await sub_->receive();
+                    if (!m) co_return;
+                    updates_.push_back(m->payload);
+                }
+            },
+            asio::detached);
     }
 
     template <class T>
@@ -82,6 +99,8 @@ protected:
     asio::io_context ctx_;
     manual_clock clock_{1'800'000'000'000};
     std::shared_ptr<redis::connection> conn_, blocking_;
+    std::shared_ptr<redis::subscriber> sub_;
+    std::vector<std::string> updates_;  // what listen() received
     std::unique_ptr<store::broker> broker_;
 };
 
@@ -903,20 +922,8 @@ TEST_F(BrokerTest, JobEventsNameTheLogicalQueue) {
     bo.clock = &clock_;
     bo.partitions = {{"wide", 2}};
     store::broker wide{*conn_, bo};
-    auto sub = redis::subscriber::create(ctx_.get_executor(), redis::parse_url(redis().url()).value());
-    sub->subscribe({wide.updates_channel()});
-    sub->start();
-    std::vector<std::string> got;
-    asio::co_spawn(
-        ctx_,
-        [&]() -> asio::awaitable<void> {
-            for (;;) {
-                auto m = co_await sub->receive();
-                if (!m) co_return;
-                got.push_back(m->payload);
-            }
-        },
-        asio::detached);
+    listen(wide.updates_channel());
+    auto& got = updates_;
     // Submit (round robin over both partitions) until the subscription is live
     // and events of both partitions have arrived.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
@@ -931,27 +938,13 @@ TEST_F(BrokerTest, JobEventsNameTheLogicalQueue) {
         EXPECT_NE(m.find("\"queue\":\"wide\""), std::string::npos) << m;
         EXPECT_EQ(m.find('#'), std::string::npos) << m;
     }
-    sub->stop();
-    ctx_.run_for(std::chrono::milliseconds{20});
 }
 
 TEST_F(BrokerTest, JobCreatedEventsAreTheSameWhoeverBuildsThem) {
     // A batch without unique keys gets its message built by the broker; one with a
     // unique key (a duplicate gets no event) by the script. Both read alike.
-    auto sub = redis::subscriber::create(ctx_.get_executor(), redis::parse_url(redis().url()).value());
-    sub->subscribe({broker_->updates_channel()});
-    sub->start();
-    std::vector<std::string> got;
-    asio::co_spawn(
-        ctx_,
-        [&]() -> asio::awaitable<void> {
-            for (;;) {
-                auto m = co_await sub->receive();
-                if (!m) co_return;
-                got.push_back(m->payload);
-            }
-        },
-        asio::detached);
+    listen(broker_->updates_channel());
+    auto& got = updates_;
     // Until the subscription is live: single submits, then drop what they said.
     ASSERT_TRUE(wait_until(
         [&] {
@@ -985,8 +978,6 @@ TEST_F(BrokerTest, JobCreatedEventsAreTheSameWhoeverBuildsThem) {
     EXPECT_EQ(got[0], "[" + ev(a[0], "queued") + "," + ev(a[1], "scheduled") + "," + ev(a[2], "queued") + "]");
     EXPECT_EQ(got[1], "[" + ev(b[0], "queued") + "," + ev(b[1], "scheduled") + "]");
     EXPECT_EQ(b[2], b[0]);
-    sub->stop();
-    ctx_.run_for(std::chrono::milliseconds{20});
 }
 
 // ---------------------------------------------------------------- dependencies

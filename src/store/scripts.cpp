@@ -26,7 +26,7 @@ constexpr const char* prelude = R"lua(
 local compact = true
 -- Integers as text for redis.call arguments and concatenations: a Lua number
 -- there is printed as a float ("%.17g", slow); string.format('%d') is not.
-local small = {'1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12'}
+local small = {'1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '14', '15', '16'}
 local function istr(x)
   return small[x] or string.format('%d', x)
 end
@@ -80,16 +80,16 @@ local function put_long(f, name, count, v)
   local k = 1
   for i = 65, len, 64 do
     k = k + 1
-    f[#f + 1] = name .. '+' .. k; f[#f + 1] = string.sub(v, i, i + 63)
+    f[#f + 1] = name .. '+' .. istr(k); f[#f + 1] = string.sub(v, i, i + 63)
   end
-  f[#f + 1] = count; f[#f + 1] = k
+  f[#f + 1] = count; f[#f + 1] = istr(k)
 end
 -- The pieces 2..k of a long value (a table of strings; nil when the field is one piece).
 local function pieces(job_key, name, k)
   k = tonumber(k)
   if not k or k < 2 then return nil end
   local names = {}
-  for i = 2, k do names[#names + 1] = name .. '+' .. i end
+  for i = 2, k do names[#names + 1] = name .. '+' .. istr(i) end
   return redis.call('HMGET', job_key, unpack(names))
 end
 local function drop_unique(unique_key, job_key, id)
