@@ -11,6 +11,7 @@ const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'expired']);
 export function render(main, route) {
   const id = route.id;
   let alive = true;
+  let deleting = false;  // a delete is on its way: no more fetches of the record
   let rec = null;
   let lastId = '';
   let streaming = false;
@@ -117,6 +118,7 @@ export function render(main, route) {
   }
 
   async function loadRecord() {
+    if (deleting) return false;
     try {
       rec = await api.get('/api/jobs/' + api.enc(id));
     } catch (e) {
@@ -206,10 +208,15 @@ export function render(main, route) {
     if (!await confirmAction('Delete this job?', 'Its record, result and events are deleted (a running job is cancelled first). This cannot be undone.', 'Delete')) return;
     try {
       const queue = rec ? rec.queue : '';
+      // From here the record is going: an event for this job (the delete makes one)
+      // must not fetch it again, which would be a 404.
+      deleting = true;
       await api.del('/api/jobs/' + api.enc(id));
+      alive = false;
+      abort.abort();
       toast('Job deleted');
       location.hash = queue ? '#/queues/' + api.enc(queue) : '#/';
-    } catch (e) { toast(e.message); }
+    } catch (e) { deleting = false; toast(e.message); }
   });
 
   (async () => {
