@@ -47,7 +47,7 @@ struct worker_options {
     std::string id;        // empty: <host>-<pid>
     int concurrency = 10;  // jobs at once, over all queues
     int threads = 0;       // thread pool for blocking handlers; 0: number of cores
-    std::size_t max_claim_batch = 100;
+    std::size_t max_claim_batch = 100;  // a claim takes at most this, and at most a third of concurrency
     std::chrono::milliseconds heartbeat{2000};
     std::chrono::milliseconds cancel_grace{5000};  // after a cancel/timeout, how long a handler may take to stop
     std::string version = "0.1.0";

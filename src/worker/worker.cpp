@@ -118,6 +118,8 @@ struct worker::impl {
     impl(asio::io_context& io, worker_options o) : io_{io}, opts_{std::move(o)}, tasks_{io.get_executor()}, idle_{io, forever} {
         if (opts_.id.empty()) opts_.id = host_name() + "-" + std::to_string(::getpid());
         if (opts_.concurrency < 1) opts_.concurrency = 1;
+        const auto third = static_cast<std::size_t>((opts_.concurrency + 2) / 3);
+        claim_cap_ = std::max<std::size_t>(1, std::min(third, opts_.max_claim_batch));
     }
 
     asio::io_context& io_;
@@ -139,6 +141,11 @@ struct worker::impl {
     bool started_ = false, stopping_ = false;
     asio::steady_timer idle_;  // cancelled whenever running_ becomes empty or the last claim returns
     int claims_in_flight_ = 0;  // claim calls awaiting Redis (their jobs are leased already)
+    // The most jobs one claim takes: a third of the concurrency (and at most
+    // max_claim_batch), so three batches overlap: one claimed, one running, one
+    // being completed. One batch of all the slots would leave Redis idle while the
+    // jobs run and the worker idle while Redis stores them (docs/benchmarks.md).
+    std::size_t claim_cap_ = 1;
     worker_stats stats_;
     std::mt19937_64 rng_{std::random_device{}()};
     millis started_at_ = now_millis();
@@ -256,7 +263,7 @@ struct worker::impl {
             req.queue = q->name;
             req.worker_id = opts_.id;
             const int share = (free + sharing - 1) / sharing;
-            req.max_jobs = std::min<std::size_t>(static_cast<std::size_t>(share), opts_.max_claim_batch);
+            req.max_jobs = std::min<std::size_t>(static_cast<std::size_t>(share), claim_cap_);
             const int held = static_cast<int>(req.max_jobs);
             req.lease = q->opts.lease;
             req.validating = bool(q->h.validate);

@@ -4,6 +4,7 @@
 #include <spool/worker.hpp>
 
 #include "redis/connection.hpp"
+#include "redis/subscriber.hpp"
 #include "store/broker.hpp"
 #include "store/partitions.hpp"
 #include "testing/redis_server.hpp"
@@ -235,6 +236,60 @@ TEST_F(WorkerTest, RegistersWithHeartbeatListingRunningJobs) {
     EXPECT_EQ(ws[0].id, w.get().id());
     EXPECT_EQ(ws[0].queues, std::vector<std::string>{"long"});
     EXPECT_EQ(ws[0].concurrency, 4);
+}
+
+TEST_F(WorkerTest, AClaimTakesAThirdOfTheSlotsAndTheSlotsStillFill) {
+    // Three batches in flight (claimed, running, being completed) keep Redis and
+    // the worker busy at once; every slot is still used.
+    auto sub = redis::subscriber::create(ctx_.get_executor(), redis::parse_url(redis().url()).value());
+    sub->subscribe({broker_->updates_channel()});
+    sub->start();
+    std::vector<std::string> messages;
+    asio::co_spawn(
+        ctx_,
+        [](std::shared_ptr<redis::subscriber> sub, std::vector<std::string>* out) -> asio::awaitable<void> {
+            for (;;) {
+                auto m = co_await sub->receive();
+                if (!m) co_return;
+                out->push_back(m->payload);
+            }
+        }(sub, &messages),
+        asio::detached);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            ctx_.run_for(5ms);
+            auto v = redis().cmd({"PUBSUB", "NUMSUB", broker_->updates_channel()});
+            return v.size() == 2 && v[1] == "1";
+        },
+        5s));
+    std::atomic<int> running{0};
+    std::atomic<bool> go{false};
+    auto hold = [&](job_context& job) -> std::string {
+        ++running;
+        while (!go.load()) std::this_thread::sleep_for(1ms);
+        return job.payload();
+    };
+    std::vector<job_spec> specs(9);
+    for (auto& s : specs) s.queue = "thirds";
+    ASSERT_TRUE(run_coro(ctx_, broker_->submit_many(specs, now_millis()), 10s));
+    auto o = opts(9);
+    o.threads = 9;
+    worker_thread w{o, [&](worker& w) { w.handle("thirds", handler::blocking(hold)); }};
+    auto started = [&] {
+        int n = 0;
+        for (auto& m : messages)
+            for (std::size_t at = m.find("job_started"); at != std::string::npos; at = m.find("job_started", at + 1)) ++n;
+        return n;
+    };
+    ASSERT_TRUE(wait_until([&] { ctx_.run_for(5ms); return running.load() == 9 && started() == 9; }, 10s));
+    for (auto& m : messages) {
+        int n = 0;
+        for (std::size_t at = m.find("job_started"); at != std::string::npos; at = m.find("job_started", at + 1)) ++n;
+        EXPECT_LE(n, 3) << m;
+    }
+    go = true;
+    ASSERT_TRUE(wait_until([&] { return run_coro(ctx_, broker_->queues()).value().at(0).completed == 9; }, 10s));
+    sub->stop();
 }
 
 TEST_F(WorkerTest, FourWorkersCompleteTwentyThousandJobsExactlyOnce) {
