@@ -1514,7 +1514,9 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
                                       shown(queue), std::to_string(opts_.inline_result_bytes)};
         keys.reserve(keys.size() + 2 * (end - start));
-        args.reserve(args.size() + 9 * (end - start));
+        args.reserve(args.size() + 1 + 9 * (end - start));
+        args.emplace_back();  // the batch's job_updates message (the script's ARGV[6])
+        std::string message = "[";
         const std::string ts = std::to_string(now);
         for (std::size_t i = start; i < end; ++i) {
             auto& c = done[i];
@@ -1537,9 +1539,15 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
             args.push_back(std::to_string(c.history + 1));
             args.push_back(codec::completed_entry(now, std::max<millis>(0, now - started),
                                                   std::max<millis>(0, started - created), opts_.compact_records));
-            args.push_back(fmt::format(R"({{"type":"job_completed","job_id":"{}","queue":"{}","status":"completed",{}}})",
-                                       c.id, shown(queue), timing));
+            const std::size_t before = message.size();
+            if (i > start) message += ',';
+            fmt::format_to(std::back_inserter(message),
+                           R"({{"type":"job_completed","job_id":"{}","queue":"{}","status":"completed",{}}})", c.id,
+                           shown(queue), timing);
+            args.push_back(std::to_string(message.size() - before - (i > start ? 1 : 0)));
         }
+        message += ']';
+        args[5] = std::move(message);
         auto r = co_await run_script_after(conn_, {}, scripts::complete(opts_.compact_records), std::move(keys), std::move(args),
                                            replication_for(opts_, queue));
         if (!r) co_return r.error();

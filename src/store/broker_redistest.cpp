@@ -980,6 +980,52 @@ TEST_F(BrokerTest, JobCreatedEventsAreTheSameWhoeverBuildsThem) {
     EXPECT_EQ(b[2], b[0]);
 }
 
+TEST_F(BrokerTest, ACompleteBatchPublishesTheEventsOfTheJobsItCompleted) {
+    // The broker builds the batch's message; the script sends it whole, or, when a
+    // stale token keeps a job out, the completed jobs' events alone.
+    listen(broker_->updates_channel());
+    auto& got = updates_;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            submit_to("warm");
+            ctx_.run_for(std::chrono::milliseconds{20});
+            return !got.empty();
+        },
+        std::chrono::seconds{5}));
+    for (int i = 0; i < 6; ++i) submit_to("cv");
+    auto jobs = claim("cv", 6).jobs;
+    ASSERT_EQ(jobs.size(), 6u);
+    ctx_.run_for(std::chrono::milliseconds{20});
+    got.clear();
+    auto event = [&](const claimed_job& j) {
+        return R"({"type":"job_completed","job_id":")" + j.id + R"(","queue":"cv","status":"completed","ts":)" +
+               std::to_string(now()) + R"(,"duration_ms":0,"wait_ms":0})";
+    };
+    std::vector<completion> all3, some;
+    for (int i = 0; i < 3; ++i) all3.push_back(done_for(jobs[i], "{}", std::chrono::seconds{60}));
+    for (int i = 3; i < 6; ++i) some.push_back(done_for(jobs[i], "{}", std::chrono::seconds{60}));
+    some[0].token += 1000;  // a newer attempt owns it
+    some[2].token += 1000;
+    auto a = run(broker_->complete("cv", all3, now())).value();
+    auto b = run(broker_->complete("cv", some, now())).value();
+    for (auto& x : a) EXPECT_TRUE(x.has_value());
+    EXPECT_EQ(b.at(0).error(), errc::lease_lost);
+    EXPECT_TRUE(b.at(1).has_value());
+    EXPECT_EQ(b.at(2).error(), errc::lease_lost);
+    ASSERT_TRUE(wait_until([&] { ctx_.run_for(std::chrono::milliseconds{10}); return got.size() >= 2; },
+                           std::chrono::seconds{5}));
+    EXPECT_EQ(got[0], "[" + event(jobs[0]) + "," + event(jobs[1]) + "," + event(jobs[2]) + "]");
+    EXPECT_EQ(got[1], "[" + event(jobs[4]) + "]");
+    // None completed: no message.
+    some.erase(some.begin() + 1);
+    auto c = run(broker_->complete("cv", some, now())).value();
+    EXPECT_EQ(c.at(0).error(), errc::lease_lost);
+    submit_to("warm");  // a marker after the batch: the next message must be its
+    ASSERT_TRUE(wait_until([&] { ctx_.run_for(std::chrono::milliseconds{10}); return got.size() >= 3; },
+                           std::chrono::seconds{5}));
+    EXPECT_NE(got[2].find("job_created"), std::string::npos) << got[2];
+}
+
 // ---------------------------------------------------------------- dependencies
 
 namespace {

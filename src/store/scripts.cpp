@@ -411,8 +411,11 @@ const redis::script& complete(bool compact) {
 -- KEYS[1] active  KEYS[2] leases  KEYS[3] completed  KEYS[4] meta  KEYS[5] unique  KEYS[6] cancels
 --   per job i: KEYS[7+2i] job  KEYS[8+2i] result
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] inline limit (bytes)
---   per job from ARGV[6+9i]: id, token, stored result, ttl seconds, result size (uncompressed bytes),
---   unique_key, history length after this entry, history entry JSON, event JSON
+-- ARGV[6] the batch's job_updates message, built by the caller: a JSON array of one
+--   job_completed event per job, in order, joined by ','; published as it is when
+--   every job completes, else cut into the completed jobs' events
+--   per job from ARGV[7+9i]: id, token, stored result, ttl seconds, result size (uncompressed bytes),
+--   unique_key, history length after this entry, history entry JSON, its event's length in ARGV[6]
 -- returns per job 1, or 0 when the token no longer matches (a newer attempt owns the job);
 --   then, when completed jobs had children waiting, the number of `resolved` entries made
 local now, channel = ARGV[1], ARGV[2]
@@ -423,11 +426,13 @@ local ids, scored = {}, {}
 local n = (#KEYS - 6) / 2
 local check_cancels = redis.call('SCARD', KEYS[6]) > 0
 local want = {}
-for i = 0, n - 1 do want[i + 1] = ARGV[6 + 9 * i] end
+for i = 0, n - 1 do want[i + 1] = ARGV[7 + 9 * i] end
 local held = redis.call('HMGET', KEYS[2], unpack(want))
+local message, at = ARGV[6], 2
 for i = 0, n - 1 do
-  local a = 6 + 9 * i
+  local a = 7 + 9 * i
   local id = ARGV[a]
+  local len = tonumber(ARGV[a + 8])
   if held[i + 1] ~= ARGV[a + 1] then
     out[#out + 1] = 0
   else
@@ -447,12 +452,14 @@ for i = 0, n - 1 do
     end
     local uk = ARGV[a + 5]
     if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
-    updates[#updates + 1] = ARGV[a + 8]
+    updates[#updates + 1] = at
+    updates[#updates + 1] = at + len - 1
     if parents then release(KEYS[4], id, 'completed') end
     ids[#ids + 1] = id
     scored[#scored + 1] = now; scored[#scored + 1] = id
     out[#out + 1] = 1
   end
+  at = at + len + 1
 end
 if #ids > 0 then
   redis.call('ZREM', KEYS[1], unpack(ids))
@@ -460,8 +467,15 @@ if #ids > 0 then
   if check_cancels then redis.call('SREM', KEYS[6], unpack(ids)) end
   redis.call('ZADD', KEYS[3], unpack(scored))
   redis.call('HINCRBY', KEYS[4], 'completed', #ids)
+  -- `updates` holds each completed job's event span in the message.
+  if #ids == n then
+    redis.call('PUBLISH', channel, message)
+  else
+    local parts = {}
+    for j = 1, #updates, 2 do parts[#parts + 1] = string.sub(message, updates[j], updates[j + 1]) end
+    redis.call('PUBLISH', channel, '[' .. table.concat(parts, ',') .. ']')
+  end
 end
-flush(channel)
 if released > 0 then out[#out + 1] = released end
 return out
 )lua";
