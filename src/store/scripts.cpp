@@ -428,7 +428,7 @@ local check_cancels = redis.call('SCARD', KEYS[6]) > 0
 local want = {}
 for i = 0, n - 1 do want[i + 1] = ARGV[7 + 9 * i] end
 local held = redis.call('HMGET', KEYS[2], unpack(want))
-local message, at = ARGV[6], 2
+local message, at, spans = ARGV[6], 2, {}
 for i = 0, n - 1 do
   local a = 7 + 9 * i
   local id = ARGV[a]
@@ -452,8 +452,8 @@ for i = 0, n - 1 do
     end
     local uk = ARGV[a + 5]
     if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
-    updates[#updates + 1] = at
-    updates[#updates + 1] = at + len - 1
+    spans[#spans + 1] = at
+    spans[#spans + 1] = at + len - 1
     if parents then release(KEYS[4], id, 'completed') end
     ids[#ids + 1] = id
     scored[#scored + 1] = now; scored[#scored + 1] = id
@@ -467,12 +467,12 @@ if #ids > 0 then
   if check_cancels then redis.call('SREM', KEYS[6], unpack(ids)) end
   redis.call('ZADD', KEYS[3], unpack(scored))
   redis.call('HINCRBY', KEYS[4], 'completed', #ids)
-  -- `updates` holds each completed job's event span in the message.
+  -- `spans` holds each completed job's event span in the message.
   if #ids == n then
     redis.call('PUBLISH', channel, message)
   else
     local parts = {}
-    for j = 1, #updates, 2 do parts[#parts + 1] = string.sub(message, updates[j], updates[j + 1]) end
+    for j = 1, #spans, 2 do parts[#parts + 1] = string.sub(message, spans[j], spans[j + 1]) end
     redis.call('PUBLISH', channel, '[' .. table.concat(parts, ',') .. ']')
   end
 end
