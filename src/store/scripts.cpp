@@ -13,7 +13,10 @@
 // a JSON array.
 #include "store/scripts.hpp"
 
+#include <cctype>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace spool::store::scripts {
 
@@ -205,11 +208,100 @@ local function to_failed(job_key, failed_key, unique_key, meta_key, id, qjson, n
 end
 )lua";
 
+// One top-level definition of the prelude (with the comment above it) and the
+// names it defines.
+struct helper {
+    std::string_view text;
+    std::vector<std::string_view> names;
+};
+
+std::vector<helper> split_prelude() {
+    std::vector<helper> out;
+    std::string_view rest{prelude}, last;
+    while (!rest.empty()) {
+        const auto eol = rest.find('\n');
+        const auto line = rest.substr(0, eol == std::string_view::npos ? rest.size() : eol + 1);
+        rest.remove_prefix(line.size());
+        const bool comment = line.starts_with("--"), local = line.starts_with("local ");
+        // A definition starts a helper unless its comment did; so does a comment after code.
+        const bool after_code = !last.empty() && !last.starts_with("--");
+        if (out.empty() || ((comment || local) && after_code))
+            out.push_back(helper{line.substr(0, 0), {}});
+        auto& h = out.back();
+        h.text = std::string_view{h.text.data(), h.text.size() + line.size()};
+        if (local) {
+            auto name = line.substr(6);
+            if (name.starts_with("function ")) name.remove_prefix(9);
+            std::size_t n = 0;
+            while (n < name.size() && (std::isalnum(static_cast<unsigned char>(name[n])) || name[n] == '_')) ++n;
+            h.names.push_back(name.substr(0, n));
+        }
+        last = line;
+    }
+    return out;
+}
+
+// `text` without its Lua comments (`--` to the end of the line, outside strings).
+std::string code_of(std::string_view text) {
+    std::string out;
+    char quote = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (quote == 0 && c == '-' && i + 1 < text.size() && text[i + 1] == '-') {
+            i = text.find('\n', i);
+            if (i == std::string_view::npos) break;
+            out += '\n';
+            continue;
+        }
+        if (quote != 0 && c == '\\' && i + 1 < text.size()) {
+            out += c;
+            out += text[++i];
+            continue;
+        }
+        if (c == '\'' || c == '"') quote = quote == 0 ? c : (quote == c ? 0 : quote);
+        if (c == '\n') quote = 0;
+        out += c;
+    }
+    return out;
+}
+
+// Whether `name` occurs in `text` as a whole Lua identifier.
+bool mentions(std::string_view text, std::string_view name) {
+    auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    for (auto at = text.find(name); at != std::string_view::npos; at = text.find(name, at + 1)) {
+        const bool starts = at == 0 || !ident(text[at - 1]);
+        const bool ends = at + name.size() == text.size() || !ident(text[at + name.size()]);
+        if (starts && ends) return true;
+    }
+    return false;
+}
+
+// The script: the prelude's helpers that `body` uses (directly or through other
+// helpers; `compact` always), then the body. Every helper a script carries is
+// made anew on each call (~1 µs for the whole prelude), so each carries only its own.
 redis::script make(const char* body, bool compact = true) {
-    return redis::script{std::string{prelude} + (compact ? "" : "compact = false\n") + body};
+    static const std::vector<helper> helpers = split_prelude();
+    std::vector<bool> used(helpers.size(), false);
+    std::string needed = code_of(body);
+    // A helper uses only the ones above it: walk up, adding what the rest needs.
+    for (std::size_t i = helpers.size(); i-- > 0;) {
+        const auto& h = helpers[i];
+        for (auto name : h.names) used[i] = used[i] || name == "compact" || mentions(needed, name);
+        if (used[i]) needed.append(code_of(h.text));
+    }
+    std::string text;
+    for (std::size_t i = 0; i < helpers.size(); ++i)
+        if (used[i]) text.append(helpers[i].text);
+    return redis::script{text + (compact ? "" : "compact = false\n") + body};
 }
 
 }  // namespace
+
+std::vector<std::string_view> helper_names() {
+    std::vector<std::string_view> out;
+    for (const auto& h : split_prelude()) out.insert(out.end(), h.names.begin(), h.names.end());
+    return out;
+}
 
 const redis::script& submit(bool compact) {
     static const char* const body = R"lua(

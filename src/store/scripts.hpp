@@ -5,6 +5,9 @@
 
 #include "redis/script.hpp"
 
+#include <string_view>
+#include <vector>
+
 namespace spool::store::scripts {
 
 // The scripts that write job records take `compact`: true writes the compact
@@ -41,5 +44,10 @@ const redis::script& schedule_delete();
 
 const redis::script& retry_dead();
 const redis::script& purge_completed();
+
+// The names the shared prelude defines. A script carries only the helpers its
+// body uses (each one costs Redis time on every call); scripts_test.cpp checks
+// that every script defines each of these it mentions.
+std::vector<std::string_view> helper_names();
 
 }  // namespace spool::store::scripts
