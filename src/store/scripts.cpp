@@ -208,38 +208,7 @@ local function to_failed(job_key, failed_key, unique_key, meta_key, id, qjson, n
 end
 )lua";
 
-// One top-level definition of the prelude (with the comment above it) and the
-// names it defines.
-struct helper {
-    std::string_view text;
-    std::vector<std::string_view> names;
-};
-
-std::vector<helper> split_prelude() {
-    std::vector<helper> out;
-    std::string_view rest{prelude}, last;
-    while (!rest.empty()) {
-        const auto eol = rest.find('\n');
-        const auto line = rest.substr(0, eol == std::string_view::npos ? rest.size() : eol + 1);
-        rest.remove_prefix(line.size());
-        const bool comment = line.starts_with("--"), local = line.starts_with("local ");
-        // A definition starts a helper unless its comment did; so does a comment after code.
-        const bool after_code = !last.empty() && !last.starts_with("--");
-        if (out.empty() || ((comment || local) && after_code))
-            out.push_back(helper{line.substr(0, 0), {}});
-        auto& h = out.back();
-        h.text = std::string_view{h.text.data(), h.text.size() + line.size()};
-        if (local) {
-            auto name = line.substr(6);
-            if (name.starts_with("function ")) name.remove_prefix(9);
-            std::size_t n = 0;
-            while (n < name.size() && (std::isalnum(static_cast<unsigned char>(name[n])) || name[n] == '_')) ++n;
-            h.names.push_back(name.substr(0, n));
-        }
-        last = line;
-    }
-    return out;
-}
+bool is_ident(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
 // `text` without its Lua comments (`--` to the end of the line, outside strings).
 std::string code_of(std::string_view text) {
@@ -267,31 +236,67 @@ std::string code_of(std::string_view text) {
 
 // Whether `name` occurs in `text` as a whole Lua identifier.
 bool mentions(std::string_view text, std::string_view name) {
-    auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
     for (auto at = text.find(name); at != std::string_view::npos; at = text.find(name, at + 1)) {
-        const bool starts = at == 0 || !ident(text[at - 1]);
-        const bool ends = at + name.size() == text.size() || !ident(text[at + name.size()]);
+        const bool starts = at == 0 || !is_ident(text[at - 1]);
+        const bool ends = at + name.size() == text.size() || !is_ident(text[at + name.size()]);
         if (starts && ends) return true;
     }
     return false;
+}
+
+// One top-level definition of the prelude (with the comment above it), its code
+// without comments, and the names it defines.
+struct helper {
+    std::string_view text;
+    std::string code;
+    std::vector<std::string_view> names;
+};
+
+// The prelude split into its helpers, once.
+const std::vector<helper>& helpers() {
+    static const std::vector<helper> out = [] {
+        std::vector<helper> hs;
+        std::string_view rest{prelude}, last;
+        while (!rest.empty()) {
+            const auto eol = rest.find('\n');
+            const auto line = rest.substr(0, eol == std::string_view::npos ? rest.size() : eol + 1);
+            rest.remove_prefix(line.size());
+            const bool comment = line.starts_with("--"), local = line.starts_with("local ");
+            // A definition starts a helper unless its comment did; so does a comment after code.
+            const bool after_code = !last.empty() && !last.starts_with("--");
+            if (hs.empty() || ((comment || local) && after_code)) hs.push_back(helper{line.substr(0, 0), {}, {}});
+            auto& h = hs.back();
+            h.text = std::string_view{h.text.data(), h.text.size() + line.size()};
+            if (local) {
+                auto name = line.substr(6);
+                if (name.starts_with("function ")) name.remove_prefix(9);
+                std::size_t n = 0;
+                while (n < name.size() && is_ident(name[n])) ++n;
+                h.names.push_back(name.substr(0, n));
+            }
+            last = line;
+        }
+        for (auto& h : hs) h.code = code_of(h.text);
+        return hs;
+    }();
+    return out;
 }
 
 // The script: the prelude's helpers that `body` uses (directly or through other
 // helpers; `compact` always), then the body. Every helper a script carries is
 // made anew on each call (~1 µs for the whole prelude), so each carries only its own.
 redis::script make(const char* body, bool compact = true) {
-    static const std::vector<helper> helpers = split_prelude();
-    std::vector<bool> used(helpers.size(), false);
+    const auto& hs = helpers();
+    std::vector<bool> used(hs.size(), false);
     std::string needed = code_of(body);
     // A helper uses only the ones above it: walk up, adding what the rest needs.
-    for (std::size_t i = helpers.size(); i-- > 0;) {
-        const auto& h = helpers[i];
-        for (auto name : h.names) used[i] = used[i] || name == "compact" || mentions(needed, name);
-        if (used[i]) needed.append(code_of(h.text));
+    for (std::size_t i = hs.size(); i-- > 0;) {
+        for (auto name : hs[i].names) used[i] = used[i] || name == "compact" || mentions(needed, name);
+        if (used[i]) needed.append(hs[i].code);
     }
     std::string text;
-    for (std::size_t i = 0; i < helpers.size(); ++i)
-        if (used[i]) text.append(helpers[i].text);
+    for (std::size_t i = 0; i < hs.size(); ++i)
+        if (used[i]) text.append(hs[i].text);
     return redis::script{text + (compact ? "" : "compact = false\n") + body};
 }
 
@@ -299,7 +304,7 @@ redis::script make(const char* body, bool compact = true) {
 
 std::vector<std::string_view> helper_names() {
     std::vector<std::string_view> out;
-    for (const auto& h : split_prelude()) out.insert(out.end(), h.names.begin(), h.names.end());
+    for (const auto& h : helpers()) out.insert(out.end(), h.names.begin(), h.names.end());
     return out;
 }
 
