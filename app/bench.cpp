@@ -362,11 +362,14 @@ int run_bench(const bench_options& o) {
         wait_lazyfree(b);
         double mem0 = info_number(b, "memory", "used_memory");
         perf_control("bulk", "enable");
+        const double bulk_cpu0 = redis_cpu_seconds(b);
         t0 = steady::now();
         must(block_on(b.io, enqueue_bulk(broker, "process", o.jobs, o.batch)), "bulk enqueue");
         double bulk_rate = static_cast<double>(o.jobs) / seconds_since(t0);
         perf_control("bulk", "disable");
         out["enqueue_batch_per_s"] = std::round(bulk_rate);
+        out["enqueue_batch_redis_cpu_us_per_job"] =
+            std::round((redis_cpu_seconds(b) - bulk_cpu0) * 1e6 / static_cast<double>(o.jobs) * 10) / 10;
         say("enqueue bulk:     " + std::to_string(static_cast<long>(bulk_rate)) + " jobs/s");
 
         worker_options wo;

@@ -13,6 +13,12 @@ function(spool_add_test file)
   endif()
   add_executable(${name} ${file})
   target_link_libraries(${name} PRIVATE ${T_DEPS} spool_testing GTest::gtest GTest::gtest_main spool_options)
+  # A test's own code is compiled at -O1 (the libraries under test keep the build
+  # type's level): test files are GoogleTest- and Asio-template heavy, and -O1 builds
+  # them about a quarter faster than -O2 while running them just as well.
+  if(CMAKE_BUILD_TYPE MATCHES "^(RelWithDebInfo|Release)$")
+    target_compile_options(${name} PRIVATE -O1)
+  endif()
   if(name MATCHES "_redistest$")
     set(label redis)
   elseif(name MATCHES "_e2etest$")

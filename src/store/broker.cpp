@@ -439,7 +439,7 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::string{}, shown(queue)};
         command index{"HSET", k.ids()};
         keys.reserve(keys.size() + (end - start));
-        args.reserve(args.size() + 10 * (end - start));
+        args.reserve(args.size() + 24 * (end - start));
         // The batch's job_created events, built here where the strings are at hand
         // (in the script they cost ~1 µs per job); not when a unique_key may make a
         // job a duplicate, which gets no event: the script builds them then.
@@ -466,16 +466,16 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
             auto& s = st.specs[idx[j]];
             const auto& id = st.ids[idx[j]];
             keys.push_back(k.job(queue, id));
+            // id, unique_key, status, score, n, then the record's n HSET arguments.
+            const bool later = s.run_at > now;
             args.push_back(id);
-            args.push_back(std::to_string(s.priority));
-            args.push_back(std::to_string(s.max_retries));
-            args.push_back(std::to_string(s.timeout.count()));
-            args.push_back(std::to_string(s.ttl.count()));
-            args.push_back(std::to_string(s.run_at));
-            args.push_back(std::move(s.unique_key));
-            args.push_back(std::move(s.tenant));
-            args.push_back(std::move(s.payload));
-            args.push_back(std::to_string(queued_score(s.priority, now)));
+            args.push_back(s.unique_key);
+            args.emplace_back(later ? "scheduled" : "queued");
+            args.push_back(std::to_string(later ? s.run_at : queued_score(s.priority, now)));
+            const std::size_t count_at = args.size();
+            args.emplace_back();
+            codec::append_new_record(args, s, now, opts_.compact_records);
+            args[count_at] = std::to_string(args.size() - count_at - 1);
             index.arg(id).arg(queue);
         }
         // The id index goes first, in the same write: a crash between leaves at
@@ -487,7 +487,7 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
         // a fresh replica) without costing every submit three more commands.
         if (indexed || impl_->reassert(queue))
             for (auto& c : registration(queue, *tag)) pre.push_back(std::move(c));
-        auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(opts_.compact_records), std::move(keys),
+        auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
                                            std::move(args), replication_for(opts_, queue));
         if (!r) co_return r.error();
         const auto& e = r->elements;
@@ -860,8 +860,10 @@ asio::awaitable<result<job_result>> broker::get_result(std::string id) {
     const reply* stored = &(*r)[1];
     if (!st.elements[1].is_nil()) {
         // An inline result expires ttl after completion (result_expires_at: set by hand, or older records).
-        millis expires = st.elements[2].is_nil() ? to_ll(st.elements[3].str) + to_ll(st.elements[4].str) * 1000
-                                                 : to_ll(st.elements[2].str);
+        // A ttl at its default is not stored.
+        const millis ttl_ms = st.elements[4].is_nil() ? std::chrono::milliseconds{default_result_ttl}.count()
+                                                      : to_ll(st.elements[4].str) * 1000;
+        millis expires = st.elements[2].is_nil() ? to_ll(st.elements[3].str) + ttl_ms : to_ll(st.elements[2].str);
         if (expires <= opts_.clock->now()) co_return errc::result_expired;
         stored = &st.elements[1];
     }
@@ -1356,9 +1358,11 @@ bool decode_started(const reply& f, claimed_job& j) {
         j.payload = f.elements[0].str;
     }
     j.attempt = static_cast<int>(int_of(f.elements[1]));
-    j.max_retries = static_cast<int>(to_ll(f.elements[2].str));
-    j.timeout = std::chrono::seconds{to_ll(f.elements[3].str)};
-    j.ttl = std::chrono::seconds{to_ll(f.elements[4].str)};
+    // A limit at its built-in default is not stored (codec::append_new_record): ''.
+    const auto& e = f.elements;
+    j.max_retries = e[2].str.empty() ? default_max_retries : static_cast<int>(to_ll(e[2].str));
+    j.timeout = e[3].str.empty() ? default_job_timeout : std::chrono::seconds{to_ll(e[3].str)};
+    j.ttl = e[4].str.empty() ? default_result_ttl : std::chrono::seconds{to_ll(e[4].str)};
     j.created_at = to_ll(f.elements[5].str);
     j.unique_key = f.elements[6].str;
     j.history = static_cast<int>(int_of(f.elements[7]));

@@ -197,6 +197,35 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
     return j;
 }
 
+void append_new_record(std::vector<std::string>& out, const job_spec& s, millis now, bool compact) {
+    auto put = [&out](std::string_view field, std::string value) {
+        out.emplace_back(field);
+        out.push_back(std::move(value));
+    };
+    const bool scheduled = s.run_at > now;
+    put("status", scheduled ? "scheduled" : "queued");
+    if (!compact || s.priority != 0) put("priority", std::to_string(s.priority));
+    if (!compact || s.max_retries != default_max_retries) put("max_retries", std::to_string(s.max_retries));
+    if (!compact || s.timeout != default_job_timeout) put("timeout", std::to_string(s.timeout.count()));
+    if (!compact || s.ttl != default_result_ttl) put("ttl", std::to_string(s.ttl.count()));
+    put("created_at", std::to_string(now));
+    const auto& p = s.payload;
+    if (!compact || p.size() <= piece_bytes || p.size() > max_pieced_bytes) {
+        put("payload", p);
+    } else {
+        put("payload", p.substr(0, piece_bytes));
+        std::size_t k = 1;
+        for (std::size_t at = piece_bytes; at < p.size(); at += piece_bytes)
+            put("payload+" + std::to_string(++k), p.substr(at, piece_bytes));
+        put("pk", std::to_string(k));
+    }
+    if (scheduled) put("scheduled_at", std::to_string(s.run_at));
+    if (!s.tenant.empty()) put("tenant", s.tenant);
+    if (!s.unique_key.empty()) put("unique_key", s.unique_key);
+    put("hn", "1");
+    if (scheduled) put("h1", R"({"status":"scheduled","ts":)" + std::to_string(now) + "}");
+}
+
 std::string encode_result(std::string_view json, std::size_t threshold) {
     if (json.size() <= threshold) return std::string{json};
     std::string out(ZSTD_compressBound(json.size()), '\0');

@@ -11,6 +11,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace spool::store::codec {
 
@@ -36,6 +37,22 @@ std::string completed_entry(millis ts, millis duration, millis wait, bool compac
 // The JSON text of a stored entry; a JSON entry is returned as it is, an empty
 // one stays empty (a write not finished yet).
 std::string history_json(std::string stored);
+
+// Long values of a compact record (a payload, an inline result) of 65..1024 bytes
+// are stored in pieces of 64 (scripts.cpp, put_long, writes results the same way).
+inline constexpr std::size_t piece_bytes = 64;
+inline constexpr std::size_t max_pieced_bytes = 1024;
+
+// A new job's record as flat HSET arguments (field, value, ...), appended to `out`:
+// status (`queued`, or `scheduled` when run_at > now), the spec's limits,
+// created_at = now, the payload, scheduled_at, tenant, unique_key when they apply, and
+// the first history entry (hn = 1; h1 only for a scheduled job: a queued one's is
+// implied by created_at). `compact` (docs/keys.md, "Compact records") stores a
+// payload of 65..1024 bytes in 64-byte pieces and leaves out the limits that are at
+// their built-in defaults (priority 0, max_retries, timeout, ttl of spool/job.hpp),
+// which every reader assumes when the field is absent; otherwise every field is
+// written whole, the layout of earlier versions.
+void append_new_record(std::vector<std::string>& out, const job_spec& s, millis now, bool compact);
 
 // True when `text` parses as one JSON value (Boost.JSON; no trailing garbage).
 bool is_json(std::string_view text) noexcept;

@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 using namespace spool;
 using namespace spool::store;
 
@@ -137,4 +141,80 @@ TEST(Codec, JoinsAPayloadStoredInPiecesInAnyFieldOrder) {
                                millis{0});
     ASSERT_TRUE(j);
     EXPECT_EQ(j->payload, "{\"a\":\"abbbc\"}");
+}
+
+namespace {
+
+// append_new_record's fields, as an HGETALL reply would carry them.
+redis::reply new_record(const job_spec& s, millis now, bool compact) {
+    std::vector<std::string> flat;
+    codec::append_new_record(flat, s, now, compact);
+    redis::reply r;
+    r.type = redis::reply::kind::array;
+    for (auto& f : flat) r.elements.push_back(redis::reply::make_string(f));
+    return r;
+}
+
+std::vector<std::string> names_of(const redis::reply& r) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < r.elements.size(); i += 2) out.push_back(r.elements[i].str);
+    return out;
+}
+
+bool has(const std::vector<std::string>& names, const char* name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+}  // namespace
+
+TEST(Codec, ANewCompactRecordLeavesOutDefaultsAndReadsBackWhole) {
+    job_spec s;
+    s.payload = R"({"s":")" + std::string(150, 'x') + R"("})";  // 158 bytes: three pieces
+    auto r = new_record(s, 5000, true);
+    auto names = names_of(r);
+    for (const char* absent : {"priority", "max_retries", "timeout", "ttl", "h1", "scheduled_at", "tenant"})
+        EXPECT_FALSE(has(names, absent)) << absent;
+    EXPECT_TRUE(has(names, "payload+3"));
+    for (std::size_t i = 1; i < r.elements.size(); i += 2) EXPECT_LE(r.elements[i].str.size(), 64u);
+    auto j = codec::decode_job(r, 6000).value();
+    EXPECT_EQ(j.status, job_status::queued);
+    EXPECT_EQ(j.payload, s.payload);
+    EXPECT_EQ(j.priority, 0);
+    EXPECT_EQ(j.max_retries, default_max_retries);
+    EXPECT_EQ(j.timeout, default_job_timeout);
+    EXPECT_EQ(j.ttl, default_result_ttl);
+    EXPECT_EQ(j.created_at, 5000);
+}
+
+TEST(Codec, ANewRecordKeepsLimitsOffTheirDefaults) {
+    job_spec s;
+    s.priority = 7;
+    s.max_retries = 0;
+    s.timeout = std::chrono::seconds{60};
+    s.ttl = std::chrono::seconds{120};
+    s.run_at = 9000;
+    s.tenant = "acme";
+    s.unique_key = "k1";
+    auto r = new_record(s, 5000, true);
+    auto names = names_of(r);
+    EXPECT_TRUE(has(names, "h1"));  // a scheduled job stores its first entry
+    auto j = codec::decode_job(r, 6000).value();
+    EXPECT_EQ(j.status, job_status::scheduled);
+    EXPECT_EQ(j.priority, 7);
+    EXPECT_EQ(j.max_retries, 0);
+    EXPECT_EQ(j.timeout, std::chrono::seconds{60});
+    EXPECT_EQ(j.ttl, std::chrono::seconds{120});
+    EXPECT_EQ(j.scheduled_at, 9000);
+    EXPECT_EQ(j.tenant, "acme");
+    EXPECT_EQ(j.unique_key, "k1");
+}
+
+TEST(Codec, ANewClassicRecordWritesEveryFieldWhole) {
+    job_spec s;
+    s.payload = R"({"s":")" + std::string(150, 'x') + R"("})";
+    auto names = names_of(new_record(s, 5000, false));
+    for (const char* present : {"priority", "max_retries", "timeout", "ttl", "payload", "hn"})
+        EXPECT_TRUE(has(names, present)) << present;
+    EXPECT_FALSE(has(names, "payload+2"));
+    EXPECT_FALSE(has(names, "pk"));
 }

@@ -64,6 +64,11 @@ local function set_status(job_key, fields, kind, id, qjson, status, now, extra)
   redis.call('HSET', job_key, unpack(fields))
   note(kind, id, qjson, status, now, extra)
 end
+-- A compact record leaves out limits at their built-in defaults (spool/job.hpp,
+-- codec::append_new_record); max_retries is the one scripts read.
+local default_max_retries = 3
+-- The default result TTL (seconds, as the caller passes it): a ttl not stored.
+local default_ttl = '3600'
 -- Milliseconds from a to b; never negative (the times come from different hosts' clocks).
 local function span(a, b)
   if b > a then return b - a end
@@ -155,7 +160,8 @@ local function start_one(job_key, id, now, status, worker, b)
       'hn', ns, hname, b.entry .. as .. b.who, 'legacy', '1')
   end
   updates[#updates + 1] = '{"type":"job_started","job_id":"' .. id .. b.event .. extra
-  return {payload, attempts, f[3], f[4], f[5], f[6], f[7] or '', n, f[9] or ''}
+  -- Limits at their defaults are absent ('': the worker takes the defaults).
+  return {payload, attempts, f[3] or '', f[4] or '', f[5] or '', f[6], f[7] or '', n, f[9] or ''}
 end
 -- The parts of start entries and job_started events shared by one batch. The
 -- history entry is the compact `S<ts> <attempt> <worker>` (`V` when validating;
@@ -308,56 +314,45 @@ std::vector<std::string_view> helper_names() {
     return out;
 }
 
-const redis::script& submit(bool compact) {
+const redis::script& submit() {
     static const char* const body = R"lua(
 -- submit: new jobs -> queued, or scheduled when run_at is in the future; dedupe on unique_key.
--- The record starts its history (hn = 1; h1 only for a delayed job: a queued one's
--- first entry is {"status":"queued","ts":created_at}). One job_updates message for the batch.
+-- The caller builds each record's fields (codec::append_new_record: status, limits,
+-- payload, the first history entry), so the script passes them to HSET as they come.
+-- One job_updates message for the batch.
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] all  KEYS[4] marker  KEYS[5] meta  KEYS[6] unique
 --   per job i (0-based): KEYS[7+i] job:<id>
 -- ARGV[1] now  ARGV[2] channel  ARGV[4] queue
 -- ARGV[3] the batch's job_updates message, built by the caller (a JSON array of one
 --   job_created event per job, exactly as note() makes them) when no job of the batch
 --   has a unique_key (so every job is created); '' to build the events here
---   per job, 10 fields from ARGV[5+10i]: id, priority, max_retries, timeout_s, ttl_s, run_at,
---   unique_key, tenant, payload, queued score
+--   per job, from ARGV[5] on: id, unique_key, status (queued|scheduled), score (the
+--   queued score, or the due time), n, then n record arguments (field, value, ...)
 -- returns per job, flattened: id, status, duplicate (0|1)
 local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
 local prebuilt = ARGV[3]
-local nnow = tonumber(now)
 local out = {}
 local n = #KEYS - 6
 local queued, scheduled, all = {}, {}, {}
 local qjson = cjson.encode(queue)
+local a = 5
 for i = 0, n - 1 do
-  local a = 5 + 10 * i
-  local id, uk = ARGV[a], ARGV[a + 6]
+  local id, uk, status = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local first = a + 5
+  local last = a + 4 + tonumber(ARGV[a + 4])
+  local score = ARGV[a + 3]
+  a = last + 1
   local existing = false
   if uk ~= '' then existing = redis.call('HGET', KEYS[6], uk) end
   if existing then
     out[#out + 1] = existing; out[#out + 1] = ''; out[#out + 1] = 1
   else
-    local job_key, run_at = KEYS[7 + i], tonumber(ARGV[a + 5])
-    local status, sched = 'queued', 0
-    if run_at > nnow then status = 'scheduled'; sched = run_at end
-    -- id and queue are the key's; attempts, progress and scheduled_at read as 0 when absent.
-    local fields = {'status', status, 'priority', ARGV[a + 1], 'max_retries', ARGV[a + 2], 'timeout', ARGV[a + 3],
-      'ttl', ARGV[a + 4], 'created_at', now}
-    put_long(fields, 'payload', 'pk', ARGV[a + 8])
-    if sched > 0 then fields[#fields + 1] = 'scheduled_at'; fields[#fields + 1] = sched end
-    if ARGV[a + 7] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[a + 7] end
-    if uk ~= '' then
-      fields[#fields + 1] = 'unique_key'; fields[#fields + 1] = uk
-      redis.call('HSET', KEYS[6], uk, id)
-    end
-    -- History entry 1 of a job queued at once is implied by created_at (readers
-    -- make it); a delayed one's is written.
-    if sched > 0 then hist(fields, 1, status, now, '') else fields[#fields + 1] = 'hn'; fields[#fields + 1] = '1' end
-    redis.call('HSET', job_key, unpack(fields))
-    if sched > 0 then
-      scheduled[#scheduled + 1] = run_at; scheduled[#scheduled + 1] = id
+    if uk ~= '' then redis.call('HSET', KEYS[6], uk, id) end
+    redis.call('HSET', KEYS[7 + i], unpack(ARGV, first, last))
+    if status == 'scheduled' then
+      scheduled[#scheduled + 1] = score; scheduled[#scheduled + 1] = id
     else
-      queued[#queued + 1] = ARGV[a + 9]; queued[#queued + 1] = id
+      queued[#queued + 1] = score; queued[#queued + 1] = id
     end
     all[#all + 1] = 0; all[#all + 1] = id
     if prebuilt == '' then note('job_created', id, qjson, status, now, '') end
@@ -375,8 +370,8 @@ end
 flush(channel)
 return out
 )lua";
-    static const redis::script s[2] = {make(body, false), make(body, true)};
-    return s[compact ? 1 : 0];
+    static const redis::script s = make(body);
+    return s;
 }
 
 const redis::script& claim() {
@@ -501,7 +496,9 @@ const redis::script& complete(bool compact) {
     static const char* const body = R"lua(
 -- complete: in_progress -> completed (fenced). A stored result up to the inline
 -- limit goes in the record (field `result`; it expires at completed_at + ttl); a
--- larger one in its own key with its TTL. The history entry goes in the same
+-- larger one in its own key with its TTL. The ttl argument is the job's (the worker
+-- passes the one it read); stored in the record unless it is the default, which a
+-- record without ttl means. The history entry goes in the same
 -- HSET. The caller builds the entry and the job_completed event (it knows the
 -- times) and passes the history length it holds: while a worker holds a job's
 -- lease no one else changes the job's status.
@@ -533,19 +530,20 @@ for i = 0, n - 1 do
   if held[i + 1] ~= ARGV[a + 1] then
     out[#out + 1] = 0
   else
-    local stored, hn = ARGV[a + 2], ARGV[a + 6]
-    if #stored <= 64 and #stored <= inline then
+    local stored, hn, ttl = ARGV[a + 2], ARGV[a + 6], ARGV[a + 3]
+    if #stored <= 64 and #stored <= inline and ttl == default_ttl then
       redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4],
-        'ttl', ARGV[a + 3], 'result', stored, 'hn', hn, 'h' .. hn, ARGV[a + 7])
-    elseif #stored <= inline then
-      local f = {'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4], 'ttl', ARGV[a + 3],
-        'hn', hn, 'h' .. hn, ARGV[a + 7]}
-      put_long(f, 'result', 'rk', stored)
-      redis.call('HSET', KEYS[7 + 2 * i], unpack(f))
+        'result', stored, 'hn', hn, 'h' .. hn, ARGV[a + 7])
     else
-      redis.call('SET', KEYS[8 + 2 * i], stored, 'EX', ARGV[a + 3])
-      redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4],
-        'ttl', ARGV[a + 3], 'hn', hn, 'h' .. hn, ARGV[a + 7])
+      local f = {'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4],
+        'hn', hn, 'h' .. hn, ARGV[a + 7]}
+      if ttl ~= default_ttl then f[#f + 1] = 'ttl'; f[#f + 1] = ttl end
+      if #stored <= inline then
+        put_long(f, 'result', 'rk', stored)
+      else
+        redis.call('SET', KEYS[8 + 2 * i], stored, 'EX', ttl)
+      end
+      redis.call('HSET', KEYS[7 + 2 * i], unpack(f))
     end
     local uk = ARGV[a + 5]
     if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
@@ -604,7 +602,7 @@ for i = 0, n - 1 do
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'created_at', 'started_at')
-    local attempts, max_retries = tonumber(f[1]) or 1, tonumber(f[2]) or 0
+    local attempts, max_retries = tonumber(f[1]) or 1, tonumber(f[2]) or default_max_retries
     local started = tonumber(f[4]) or tonumber(now)
     local timing = ',"duration_ms":' .. span(started, tonumber(now)) .. ',"wait_ms":' .. span(tonumber(f[3]) or started, started)
     if redis.call('SREM', KEYS[8], id) == 1 then
@@ -754,7 +752,7 @@ for i = 0, #ARGV - 5 do
     count = count + 1
     if redis.call('EXISTS', job_key) == 1 then
       local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'priority', 'created_at', 'scheduled_at')
-      local attempts, max_retries = tonumber(f[1]) or 0, tonumber(f[2]) or 0
+      local attempts, max_retries = tonumber(f[1]) or 0, tonumber(f[2]) or default_max_retries
       local err = 'lease expired: the worker running attempt ' .. attempts .. ' stopped responding'
       if redis.call('SREM', KEYS[8], id) == 1 then
         to_cancelled(job_key, KEYS[9], KEYS[6], KEYS[5], id, qjson, now)

@@ -13,8 +13,10 @@ namespace spool::store::scripts {
 // The scripts that write job records take `compact`: true writes the compact
 // layout (docs/keys.md, "Compact records"), false the layout of the versions
 // before it (for a rolling upgrade from one: SPOOL_RECORD_FORMAT=classic).
+// `submit` writes the fields its caller built (codec::append_new_record), in
+// either layout.
 
-const redis::script& submit(bool compact = true);
+const redis::script& submit();
 const redis::script& claim();
 const redis::script& take(bool compact = true);
 const redis::script& start(bool compact = true);

@@ -4,6 +4,8 @@
 // scripts on the hot path must not carry the ones they do not use.
 #include "store/scripts.hpp"
 
+#include <spool/job.hpp>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,13 +23,13 @@ std::vector<std::pair<std::string, const redis::script*>> every_script() {
     std::vector<std::pair<std::string, const redis::script*>> all;
     for (bool compact : {false, true}) {
         const std::string v = compact ? "" : " (classic)";
-        all.emplace_back("submit" + v, &scripts::submit(compact));
         all.emplace_back("take" + v, &scripts::take(compact));
         all.emplace_back("start" + v, &scripts::start(compact));
         all.emplace_back("complete" + v, &scripts::complete(compact));
         all.emplace_back("submit_waiting" + v, &scripts::submit_waiting(compact));
         all.emplace_back("schedule_fire" + v, &scripts::schedule_fire(compact));
     }
+    all.emplace_back("submit", &scripts::submit());
     all.emplace_back("claim", &scripts::claim());
     all.emplace_back("fail", &scripts::fail());
     all.emplace_back("release", &scripts::release());
@@ -132,4 +134,15 @@ TEST(Scripts, AScriptCarriesOnlyTheHelpersItUses) {
     // The classic variant says so after the helpers, before its body.
     EXPECT_NE(scripts::complete(false).source().find("\ncompact = false\n"), std::string::npos);
     EXPECT_EQ(scripts::complete(true).source().find("\ncompact = false\n"), std::string::npos);
+}
+
+TEST(Scripts, TheLuaDefaultsAreTheBuiltInOnes) {
+    // A compact record leaves out limits at their defaults (codec::append_new_record);
+    // the scripts that read them assume the same values as spool/job.hpp.
+    const std::string fail = scripts::fail().source();
+    EXPECT_NE(fail.find("\nlocal default_max_retries = " + std::to_string(default_max_retries) + "\n"),
+              std::string::npos);
+    const std::string complete = scripts::complete().source();
+    EXPECT_NE(complete.find("\nlocal default_ttl = '" + std::to_string(default_result_ttl.count()) + "'\n"),
+              std::string::npos);
 }
