@@ -456,7 +456,7 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
                 events += R"({"type":"job_created","job_id":")";
                 events += st.ids[idx[j]];
                 events += tail;
-                events += st.specs[idx[j]].run_at > now ? "scheduled" : "queued";
+                events += codec::new_status(st.specs[idx[j]], now);
                 events += ts;
             }
             events += ']';
@@ -467,11 +467,11 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
             const auto& id = st.ids[idx[j]];
             keys.push_back(k.job(queue, id));
             // id, unique_key, status, score, n, then the record's n HSET arguments.
-            const bool later = s.run_at > now;
+            const auto status = codec::new_status(s, now);
             args.push_back(id);
             args.push_back(s.unique_key);
-            args.emplace_back(later ? "scheduled" : "queued");
-            args.push_back(std::to_string(later ? s.run_at : queued_score(s.priority, now)));
+            args.emplace_back(status);
+            args.push_back(std::to_string(status == "scheduled" ? s.run_at : queued_score(s.priority, now)));
             const std::size_t count_at = args.size();
             args.emplace_back();
             codec::append_new_record(args, s, now, opts_.compact_records);

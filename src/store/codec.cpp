@@ -197,13 +197,18 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
     return j;
 }
 
+std::string_view new_status(const job_spec& s, millis now) noexcept {
+    return s.run_at > now ? "scheduled" : "queued";
+}
+
 void append_new_record(std::vector<std::string>& out, const job_spec& s, millis now, bool compact) {
     auto put = [&out](std::string_view field, std::string value) {
         out.emplace_back(field);
         out.push_back(std::move(value));
     };
-    const bool scheduled = s.run_at > now;
-    put("status", scheduled ? "scheduled" : "queued");
+    const auto status = new_status(s, now);
+    const bool scheduled = status == "scheduled";
+    put("status", std::string{status});
     if (!compact || s.priority != 0) put("priority", std::to_string(s.priority));
     if (!compact || s.max_retries != default_max_retries) put("max_retries", std::to_string(s.max_retries));
     if (!compact || s.timeout != default_job_timeout) put("timeout", std::to_string(s.timeout.count()));

@@ -43,8 +43,11 @@ std::string history_json(std::string stored);
 inline constexpr std::size_t piece_bytes = 64;
 inline constexpr std::size_t max_pieced_bytes = 1024;
 
+// A new job's first status: `scheduled` when it runs later than `now`, else `queued`.
+std::string_view new_status(const job_spec& s, millis now) noexcept;
+
 // A new job's record as flat HSET arguments (field, value, ...), appended to `out`:
-// status (`queued`, or `scheduled` when run_at > now), the spec's limits,
+// status (new_status), the spec's limits,
 // created_at = now, the payload, scheduled_at, tenant, unique_key when they apply, and
 // the first history entry (hn = 1; h1 only for a scheduled job: a queued one's is
 // implied by created_at). `compact` (docs/keys.md, "Compact records") stores a
