@@ -839,33 +839,24 @@ asio::awaitable<result<job_result>> broker::get_result(std::string id) {
     const auto& k = impl_->k;
     auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
-    // Small results live in the record (until result_expires_at), large ones in a key with a TTL.
+    // Small results live in the record (until ttl after completion), large ones in a key with a TTL.
+    // The whole record: it is small, and its history says when the job completed.
     std::vector<command> cmds;
-    cmds.push_back(
-        command{"HMGET", k.job(*q, id), "status", "result", "result_expires_at", "completed_at", "ttl", "rk"});
+    cmds.push_back(command{"HGETALL", k.job(*q, id)});
     cmds.push_back(command{"GET", k.result(*q, id)});
     auto r = co_await conn_.exec_many(std::move(cmds));
     if (!r) co_return r.error();
-    auto& st = (*r)[0];
-    if (!st.is_array() || st.elements.size() != 6 || st.elements[0].is_nil()) co_return errc::job_not_found;
-    if (const long long k_pieces = to_ll(st.elements[5].str); k_pieces > 1 && !st.elements[1].is_nil()) {
-        // An inline result stored in 64-byte pieces: result, result+2 .. result+k.
-        command more{"HMGET", k.job(*q, id)};
-        for (long long i = 2; i <= k_pieces; ++i) more.arg("result+" + std::to_string(i));
-        auto m = co_await run_cmd(conn_, std::move(more));
-        if (!m) co_return m.error();
-        for (const auto& piece : m->elements) st.elements[1].str += piece.str;
-    }
-    if (st.elements[0].str != "completed") co_return errc::result_not_ready;
+    auto rec = codec::decode_job((*r)[0], opts_.clock->now());
+    if (!rec) co_return rec.error();
+    auto held = codec::inline_result((*r)[0]);
+    if (held && rec->status == job_status::expired) co_return errc::result_expired;
+    if (rec->status != job_status::completed && rec->status != job_status::expired) co_return errc::result_not_ready;
     const reply* stored = &(*r)[1];
-    if (!st.elements[1].is_nil()) {
-        // An inline result expires ttl after completion (result_expires_at: set by hand, or older records).
-        // A ttl at its default is not stored.
-        const millis ttl_ms = st.elements[4].is_nil() ? std::chrono::milliseconds{default_result_ttl}.count()
-                                                      : to_ll(st.elements[4].str) * 1000;
-        millis expires = st.elements[2].is_nil() ? to_ll(st.elements[3].str) + ttl_ms : to_ll(st.elements[2].str);
-        if (expires <= opts_.clock->now()) co_return errc::result_expired;
-        stored = &st.elements[1];
+    reply inline_reply;
+    if (held) {
+        inline_reply.type = reply::kind::string;
+        inline_reply.str = std::move(*held);
+        stored = &inline_reply;
     }
     if (stored->is_nil()) co_return errc::result_expired;
     auto data = codec::decode_result(stored->str);
@@ -1954,21 +1945,19 @@ asio::awaitable<result<std::vector<job_timing>>> broker::recent_timings(std::str
     std::vector<command> reads;
     for (std::size_t i = 0; i < parts->size(); ++i)
         for (const auto& id : (*h)[i].elements)
-            reads.push_back(command{"HMGET", k.job((*parts)[i], id.str), "created_at", "scheduled_at",
-                                    "started_at", "completed_at"});
+            reads.push_back(command{"HGETALL", k.job((*parts)[i], id.str)});
     if (reads.empty()) co_return out;
     auto r = co_await conn_.exec_many(std::move(reads));
     if (!r) co_return r.error();
     std::vector<std::pair<millis, job_timing>> all;
+    const millis now = opts_.clock->now();
     for (const auto& rec : *r) {
-        const auto& f = rec.elements;
-        if (f.size() != 4 || f[2].is_nil() || f[3].is_nil()) continue;  // deleted meanwhile
-        millis created = to_ll(f[0].str), scheduled = to_ll(f[1].str), started = to_ll(f[2].str),
-               done = to_ll(f[3].str);
-        if (started <= 0 || done <= 0) continue;
-        millis due = scheduled > 0 ? scheduled : created;
-        all.emplace_back(done,
-                         job_timing{std::max<millis>(0, started - due), std::max<millis>(0, done - started)});
+        auto j = codec::decode_job(rec, now);
+        if (!j) continue;  // deleted meanwhile
+        if (j->started_at <= 0 || j->completed_at <= 0) continue;
+        millis due = j->scheduled_at > 0 ? j->scheduled_at : j->created_at;
+        all.emplace_back(j->completed_at, job_timing{std::max<millis>(0, j->started_at - due),
+                                                     std::max<millis>(0, j->completed_at - j->started_at)});
     }
     std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     if (all.size() > n) all.resize(n);

@@ -105,6 +105,41 @@ std::string history_json(std::string stored) {
     }
 }
 
+namespace {
+
+// The number (digits) at the front of `text`, 0 when none.
+long long leading_number(std::string_view text) {
+    std::size_t n = 0;
+    while (n < text.size() && text[n] >= '0' && text[n] <= '9') ++n;
+    return to_ll(text.substr(0, n));
+}
+
+// started_at, worker_id and completed_at of a compact record are its entries'
+// (header: S/V and C entries). The latest start counts unless the job went back to
+// the queue after it (a release, reclaim or manual retry: a `queued` entry); then,
+// and for records without compact starts, the stored fields stand.
+void apply_entry_times(job_record& j, std::vector<std::pair<long long, std::string_view>> entries) {
+    if (entries.empty()) return;
+    std::sort(entries.begin(), entries.end());
+    const auto& last = entries.back().second;
+    if (j.status == job_status::completed && last.starts_with('C')) j.completed_at = leading_number(last.substr(1));
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+        std::string_view e = it->second;
+        if (e.starts_with('S') || e.starts_with('V')) {
+            e.remove_prefix(1);
+            j.started_at = leading_number(e);
+            // S<ts> <attempt> <worker id>: the worker id is the rest after the second space.
+            auto sp = e.find(' ');
+            sp = sp == std::string_view::npos ? sp : e.find(' ', sp + 1);
+            j.worker_id = sp == std::string_view::npos ? std::string{} : std::string{e.substr(sp + 1)};
+            return;
+        }
+        if (e.starts_with(R"({"status":"queued")")) return;
+    }
+}
+
+}  // namespace
+
 bool is_json(std::string_view text) noexcept {
     boost::json::parse_options opts;
     opts.max_depth = 64;
@@ -122,6 +157,8 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
     const auto& e = fields.elements;
     // A payload stored in 64-byte pieces: payload, payload+2 .. payload+k (any field order).
     std::vector<std::pair<long long, std::string_view>> payload_pieces;
+    // The history entries h1..h<hn> by number (for the times the compact ones carry).
+    std::vector<std::pair<long long, std::string_view>> entries;
     for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
         std::string_view k = e[i].str;
         const std::string& v = e[i + 1].str;
@@ -137,6 +174,9 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
                 break;
             case 'e':
                 if (k == "error_message") j.error_message = v;
+                break;
+            case 'h':
+                if (k.size() > 1 && k != "hn") entries.emplace_back(to_ll(k.substr(1)), v);
                 break;
             case 'i':
                 if (k == "id") j.id = v;
@@ -186,6 +226,7 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
     }
     std::sort(payload_pieces.begin(), payload_pieces.end());
     for (const auto& [n, piece] : payload_pieces) j.payload += piece;
+    apply_entry_times(j, std::move(entries));
     if (j.status == job_status::completed) {
         // Records of this version leave out what completion implies: progress 100,
         // and the result's expiry (completed_at + ttl).
@@ -195,6 +236,21 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
         else j.result_available = true;
     }
     return j;
+}
+
+std::optional<std::string> inline_result(const redis::reply& fields) {
+    std::optional<std::string> first;
+    std::vector<std::pair<long long, std::string_view>> rest;
+    const auto& e = fields.elements;
+    for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
+        std::string_view k = e[i].str;
+        if (k == "result") first = e[i + 1].str;
+        else if (k.starts_with("result+")) rest.emplace_back(to_ll(k.substr(7)), e[i + 1].str);
+    }
+    if (!first) return std::nullopt;
+    std::sort(rest.begin(), rest.end());
+    for (const auto& [n, piece] : rest) *first += piece;
+    return first;
 }
 
 std::string_view new_status(const job_spec& s, millis now) noexcept {

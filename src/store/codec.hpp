@@ -9,6 +9,7 @@
 #include <spool/job.hpp>
 #include <spool/result.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,8 +17,14 @@
 namespace spool::store::codec {
 
 // Decodes an HGETALL reply (flat field/value array). errc::job_not_found when empty.
-// `now` turns a completed job whose result TTL passed into `expired`.
+// `now` turns a completed job whose result TTL passed into `expired`. started_at,
+// worker_id and completed_at come from the compact history entries when the record
+// has them (below), else from the fields of that name.
 result<job_record> decode_job(const redis::reply& fields, millis now);
+
+// A record's inline result (stored bytes, its pieces joined: result, result+2 ..
+// result+<rk>) from an HGETALL reply; nullopt when the record holds none.
+std::optional<std::string> inline_result(const redis::reply& fields);
 
 // The bytes to store for a result: the JSON itself, or its zstd frame when larger
 // than `threshold` bytes.

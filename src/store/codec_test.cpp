@@ -218,3 +218,50 @@ TEST(Codec, ANewClassicRecordWritesEveryFieldWhole) {
     EXPECT_FALSE(has(names, "payload+2"));
     EXPECT_FALSE(has(names, "pk"));
 }
+
+TEST(Codec, TimesOfACompactRecordComeFromItsEntries) {
+    // A retried job: first attempt failed on w1, the second completed on "w 2" (a worker id with a space).
+    auto j = codec::decode_job(fields({{"status", "completed"},
+                                       {"created_at", "1000"},
+                                       {"hn", "5"},
+                                       {"h2", "S2000 1 w1"},
+                                       {"h3", R"({"status":"scheduled","ts":2500})"},
+                                       {"h5", "C4000 900 3000"},
+                                       {"h4", "S3100 2 w 2"}}),
+                               millis{5000});
+    ASSERT_TRUE(j);
+    EXPECT_EQ(j->started_at, 3100);
+    EXPECT_EQ(j->worker_id, "w 2");
+    EXPECT_EQ(j->completed_at, 4000);
+    EXPECT_TRUE(j->result_available);  // completed_at + the default ttl is later than now
+    // A compact entry wins over a stale field; a job back in the queue since its start shows none.
+    auto stale = codec::decode_job(fields({{"status", "in_progress"}, {"started_at", "0"}, {"hn", "4"},
+                                           {"h2", R"({"status":"queued","ts":1500})"}, {"h4", "V2100 1 w9"},
+                                           {"h3", R"({"status":"queued","ts":1900})"}}),
+                                   millis{5000});
+    ASSERT_TRUE(stale);
+    EXPECT_EQ(stale->started_at, 2100);
+    EXPECT_EQ(stale->worker_id, "w9");
+    auto requeued = codec::decode_job(fields({{"status", "queued"}, {"hn", "3"}, {"h2", "S2000 1 w1"},
+                                              {"h3", R"({"status":"queued","ts":2600})"}}),
+                                      millis{5000});
+    ASSERT_TRUE(requeued);
+    EXPECT_EQ(requeued->started_at, 0);
+    EXPECT_EQ(requeued->worker_id, "");
+    // Records without compact entries keep their fields.
+    auto classic = codec::decode_job(fields({{"status", "completed"}, {"started_at", "2000"}, {"worker_id", "old"},
+                                             {"completed_at", "2500"}, {"hn", "3"},
+                                             {"h3", R"({"status":"completed","ts":2500})"}}),
+                                     millis{5000});
+    ASSERT_TRUE(classic);
+    EXPECT_EQ(classic->started_at, 2000);
+    EXPECT_EQ(classic->worker_id, "old");
+    EXPECT_EQ(classic->completed_at, 2500);
+}
+
+TEST(Codec, InlineResultJoinsItsPieces) {
+    EXPECT_FALSE(codec::inline_result(fields({{"status", "completed"}})));
+    auto r = codec::inline_result(fields({{"result+3", "c"}, {"result", "a"}, {"rk", "3"}, {"result+2", "b"}}));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, "abc");
+}

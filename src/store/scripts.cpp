@@ -152,12 +152,16 @@ local function start_one(job_key, id, now, status, worker, b)
   local as, ns = istr(attempts), istr(n)
   local extra = ',"attempt":' .. as .. b.tail
   local hname = 'h' .. ns
-  if f[8] then
+  -- A compact start entry says when and where the attempt started: started_at and
+  -- worker_id are read from it (codec::decode_job), not stored beside it.
+  if not compact then
     redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'attempts', as,
       'hn', ns, hname, b.entry .. as .. b.who)
+  elseif f[8] then
+    redis.call('HSET', job_key, 'status', status, 'attempts', as, 'hn', ns, hname, b.entry .. as .. b.who)
   else
-    redis.call('HSET', job_key, 'status', status, 'started_at', now, 'worker_id', worker, 'attempts', as,
-      'hn', ns, hname, b.entry .. as .. b.who, 'legacy', '1')
+    redis.call('HSET', job_key, 'status', status, 'attempts', as, 'hn', ns, hname, b.entry .. as .. b.who,
+      'legacy', '1')
   end
   updates[#updates + 1] = '{"type":"job_started","job_id":"' .. id .. b.event .. extra
   -- Limits at their defaults are absent ('': the worker takes the defaults).
@@ -459,6 +463,8 @@ return out
 const redis::script& start(bool compact) {
     static const char* const body = R"lua(
 -- start: claimed jobs -> in_progress (or validating); counts the attempt. The
+-- compact start entry carries started_at and worker_id (the classic layout also
+-- stores them as fields). The
 -- claim that leased these jobs ran just before, so the lease is not re-checked
 -- here (a stale outcome is still fenced at complete/fail).
 -- KEYS[1] active  KEYS[2] leases; per job i: KEYS[3+i] job
@@ -495,8 +501,10 @@ return out
 const redis::script& complete(bool compact) {
     static const char* const body = R"lua(
 -- complete: in_progress -> completed (fenced). A stored result up to the inline
--- limit goes in the record (field `result`; it expires at completed_at + ttl); a
--- larger one in its own key with its TTL. The ttl argument is the job's (the worker
+-- limit goes in the record (field `result`; it expires ttl after the completion);
+-- a larger one in its own key with its TTL. The compact completion entry
+-- (`C<ts> …`) is the record's completion time: no completed_at is stored beside it
+-- (the classic layout stores one). The ttl argument is the job's (the worker
 -- passes the one it read); stored in the record unless it is the default, which a
 -- record without ttl means. The history entry goes in the same
 -- HSET. The caller builds the entry and the job_completed event (it knows the
@@ -531,12 +539,12 @@ for i = 0, n - 1 do
     out[#out + 1] = 0
   else
     local stored, hn, ttl = ARGV[a + 2], ARGV[a + 6], ARGV[a + 3]
-    if #stored <= 64 and #stored <= inline and ttl == default_ttl then
-      redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4],
+    if compact and #stored <= 64 and #stored <= inline and ttl == default_ttl then
+      redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'result_size', ARGV[a + 4],
         'result', stored, 'hn', hn, 'h' .. hn, ARGV[a + 7])
     else
-      local f = {'status', 'completed', 'completed_at', now, 'result_size', ARGV[a + 4],
-        'hn', hn, 'h' .. hn, ARGV[a + 7]}
+      local f = {'status', 'completed', 'result_size', ARGV[a + 4], 'hn', hn, 'h' .. hn, ARGV[a + 7]}
+      if not compact then f[#f + 1] = 'completed_at'; f[#f + 1] = now end
       if ttl ~= default_ttl then f[#f + 1] = 'ttl'; f[#f + 1] = ttl end
       if #stored <= inline then
         put_long(f, 'result', 'rk', stored)
@@ -601,9 +609,17 @@ for i = 0, n - 1 do
     local job_key = KEYS[10 + i]
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
-    local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'created_at', 'started_at')
+    local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'created_at', 'started_at', 'hn')
     local attempts, max_retries = tonumber(f[1]) or 1, tonumber(f[2]) or default_max_retries
-    local started = tonumber(f[4]) or tonumber(now)
+    local started = tonumber(f[4])
+    -- A running job's last entry is its start (or, once a validating job was
+    -- accepted, the one before): a compact one (`S<ts> …`, `V…`) says when.
+    local hn = tonumber(f[5])
+    if hn and hn > 1 then
+      local e = redis.call('HMGET', job_key, 'h' .. hn, 'h' .. (hn - 1))
+      started = tonumber(string.match(e[1] or '', '^[SV](%d+) ') or string.match(e[2] or '', '^[SV](%d+) ')) or started
+    end
+    started = started or tonumber(now)
     local timing = ',"duration_ms":' .. span(started, tonumber(now)) .. ',"wait_ms":' .. span(tonumber(f[3]) or started, started)
     if redis.call('SREM', KEYS[8], id) == 1 then
       to_cancelled(job_key, KEYS[9], KEYS[6], KEYS[5], id, qjson, now)
