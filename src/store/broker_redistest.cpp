@@ -393,6 +393,50 @@ TEST_F(BrokerTest, ReclaimFailsTheJobWhenNoRetriesAreLeft) {
     EXPECT_NE(rec.error_message.find("lease expired"), std::string::npos);
 }
 
+TEST_F(BrokerTest, StartAndCompletionTimesAreReadFromTheHistoryEntries) {
+    // The record stores no started_at, worker_id or completed_at beside its compact
+    // entries; every reader still reports them, and a failure's duration is measured.
+    auto id = submit_to("q");
+    clock_.advance(std::chrono::milliseconds{40});
+    const millis started = now();
+    auto job = claim("q").jobs.at(0);
+    const auto record = key("q", "job:" + id);
+    for (const char* f : {"started_at", "worker_id", "completed_at"}) EXPECT_EQ(redis().hget(record, f), "") << f;
+    auto rec = get(id);
+    EXPECT_EQ(rec.started_at, started);
+    EXPECT_EQ(rec.worker_id, "w1");
+    clock_.advance(std::chrono::milliseconds{250});
+    std::vector<failure> f{{id, job.token, "boom", false, std::chrono::milliseconds{0}}};
+    ASSERT_EQ(run(broker_->fail("q", f, now())).value().at(0), fail_outcome::failed);
+    auto events = run(broker_->events(id, "0", 100)).value();
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_NE(events[2].data.find(R"("duration_ms":250,"wait_ms":40)"), std::string::npos) << events[2].data;
+    rec = get(id);
+    EXPECT_EQ(rec.started_at, started);  // the failed attempt's start
+    EXPECT_EQ(rec.worker_id, "w1");
+    // Completed: completed_at is the completion entry's time, and the result is served until ttl after it.
+    auto id2 = submit_to("q");
+    auto job2 = claim("q").jobs.at(0);
+    clock_.advance(std::chrono::milliseconds{30});
+    const millis done_at = now();
+    std::vector<completion> done{done_for(job2, R"({"ok":1})", std::chrono::seconds{60})};
+    ASSERT_TRUE(run(broker_->complete("q", done, now())).value().at(0).has_value());
+    EXPECT_EQ(redis().hget(key("q", "job:" + id2), "completed_at"), "");
+    EXPECT_EQ(get(id2).completed_at, done_at);
+    EXPECT_EQ(run(broker_->get_result(id2)).value().data, R"({"ok":1})");
+    clock_.advance(std::chrono::seconds{61});
+    EXPECT_EQ(run(broker_->get_result(id2)).error(), errc::result_expired);
+    // Back in the queue after a lost lease: no start until the next attempt.
+    auto id3 = submit_to("q");
+    claim("q", 1, std::chrono::milliseconds{1000});
+    clock_.advance(std::chrono::seconds{2});
+    ASSERT_EQ(run(broker_->reclaim_expired("q", now())).value(), 1u);
+    rec = get(id3);
+    EXPECT_EQ(rec.status, job_status::queued);
+    EXPECT_EQ(rec.started_at, 0);
+    EXPECT_EQ(rec.worker_id, "");
+}
+
 TEST_F(BrokerTest, DelayedJobWaitsUntilDue) {
     job_spec s;
     s.queue = "q";
