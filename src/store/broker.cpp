@@ -432,6 +432,7 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
     if (!tag) co_return tag.error();
     const bool indexed = *tag == 0;
     for (auto i : idx) st.ids[i] = make_job_id(now, *tag);
+    std::vector<asio::awaitable<void>> plain;  // batches sent without waiting for each other
     for (std::size_t start = 0; start < idx.size(); start += batch_limit) {
         std::size_t end = std::min(idx.size(), start + batch_limit);
         std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.all(queue),
@@ -461,6 +462,36 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
             }
             events += ']';
         }
+        // The id index goes first, in the same write: a crash between leaves at
+        // worst an index entry without a job (a 404), never a job without an index.
+        std::vector<command> pre;
+        if (indexed)
+            for (std::size_t j = start; j < end; ++j) index.arg(st.ids[idx[j]]).arg(queue);
+        if (indexed) pre.push_back(std::move(index));
+        // Idempotent, in the same write, at most once a second per queue: the queue
+        // stays listed and its tag resolvable even when Redis lost them (FLUSHALL,
+        // a fresh replica) without costing every submit three more commands.
+        if (indexed || impl_->reassert(queue))
+            for (auto& c : registration(queue, *tag)) pre.push_back(std::move(c));
+        if (prebuild && !conn_.is_cluster()) {
+            // Every job will be created: the script's writes as plain commands. A
+            // lone batch is awaited here; several go out one after another without
+            // waiting, so Redis runs one while the next is being built.
+            if (start == 0 && end == idx.size()) {
+                if (auto ec = co_await submit_plain(queue, st, idx, start, end, now, indexed, std::move(pre),
+                                                    std::move(events)))
+                    co_return ec;
+                continue;
+            }
+            auto one = [](broker* b, std::shared_ptr<submit_state> st, std::string q, std::vector<std::size_t> ix,
+                          std::size_t from, std::size_t to, millis t, bool indexed, std::vector<command> pre,
+                          std::string ev) -> asio::awaitable<void> {
+                auto ec = co_await b->submit_plain(q, *st, ix, from, to, t, indexed, std::move(pre), std::move(ev));
+                if (ec && !st->error) st->error = ec;
+            };
+            plain.push_back(one(this, state, queue, idx, start, end, now, indexed, std::move(pre), std::move(events)));
+            continue;
+        }
         args[2] = std::move(events);
         for (std::size_t j = start; j < end; ++j) {
             auto& s = st.specs[idx[j]];
@@ -476,17 +507,7 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
             args.emplace_back();
             codec::append_new_record(args, s, now, opts_.compact_records);
             args[count_at] = std::to_string(args.size() - count_at - 1);
-            index.arg(id).arg(queue);
         }
-        // The id index goes first, in the same write: a crash between leaves at
-        // worst an index entry without a job (a 404), never a job without an index.
-        std::vector<command> pre;
-        if (indexed) pre.push_back(std::move(index));
-        // Idempotent, in the same write, at most once a second per queue: the queue
-        // stays listed and its tag resolvable even when Redis lost them (FLUSHALL,
-        // a fresh replica) without costing every submit three more commands.
-        if (indexed || impl_->reassert(queue))
-            for (auto& c : registration(queue, *tag)) pre.push_back(std::move(c));
         auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
                                            std::move(args), replication_for(opts_, queue));
         if (!r) co_return r.error();
@@ -509,9 +530,84 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
                     sr.created_at = existing->created_at;
                 }
             }
-            impl_->queues.put(sr.id, queue);
+            // A new job's id names its queue by its tag (an untagged one, or a duplicate's older id, may not).
+            if (indexed || sr.duplicate) impl_->queues.put(sr.id, queue);
             st.out[idx[j]] = std::move(sr);
         }
+    }
+    if (!plain.empty()) {
+        co_await run_all(std::move(plain));
+        if (st.error) co_return st.error;
+    }
+    co_return boost::system::error_code{};
+}
+
+// One batch of a submit that creates every job (no unique_key, so no duplicate;
+// no parents): the submit script's writes as plain commands in one MULTI/EXEC,
+// written after `pre` in one write (one round trip). Redis runs no Lua for it: a
+// record's HSET arguments are read once, not turned into Lua strings and back
+// (docs/benchmarks.md). Not on a cluster, where a redirect inside a transaction
+// aborts it: there the script goes.
+asio::awaitable<boost::system::error_code> broker::submit_plain(const std::string& queue, submit_state& st,
+                                                                const std::vector<std::size_t>& idx,
+                                                                std::size_t start, std::size_t end, millis now,
+                                                                bool indexed, std::vector<command> pre,
+                                                                std::string events) {
+    const auto& k = impl_->k;
+    auto cmds = std::move(pre);
+    const std::size_t multi_at = cmds.size();
+    cmds.reserve(multi_at + (end - start) + 9);
+    cmds.emplace_back("MULTI");
+    command queued{"ZADD", k.queued(queue)}, scheduled{"ZADD", k.scheduled(queue)}, all{"ZADD", k.all(queue)};
+    for (std::size_t j = start; j < end; ++j) {
+        const auto& s = st.specs[idx[j]];
+        const auto& id = st.ids[idx[j]];
+        command record{"HSET", k.job(queue, id)};
+        codec::append_new_record(record.args(), s, now, opts_.compact_records);
+        cmds.push_back(std::move(record));
+        if (codec::new_status(s, now) == "scheduled") scheduled.arg(s.run_at).arg(id);
+        else queued.arg(queued_score(s.priority, now)).arg(id);
+        all.arg("0").arg(id);
+    }
+    if (queued.args().size() > 2) cmds.push_back(std::move(queued));
+    if (scheduled.args().size() > 2) cmds.push_back(std::move(scheduled));
+    cmds.push_back(std::move(all));
+    cmds.push_back(command{"HINCRBY", k.meta(queue), "submitted", end - start});
+    cmds.push_back(command{"ZADD", k.marker(queue), "0", "w"});
+    cmds.push_back(command{"PUBLISH", k.updates_channel(), std::move(events)});
+    cmds.emplace_back("EXEC");
+    const std::size_t exec_at = cmds.size() - 1;
+    const auto rep = replication_for(opts_, queue);
+    if (rep.replicas > 0) cmds.push_back(command{"WAIT", rep.replicas, rep.timeout.count()});
+    auto r = co_await conn_.exec_many(std::move(cmds));
+    if (!r) co_return r.error();
+    if (r->size() != exec_at + 1 + (rep.replicas > 0 ? 1 : 0)) co_return errc::bad_reply;
+    // A command refused while queued (OOM, say) aborts the whole transaction: nothing written.
+    for (std::size_t i = 0; i < exec_at; ++i)
+        if ((*r)[i].is_error()) {
+            log::get("store")->error("redis error: {}", (*r)[i].str);
+            co_return errc::redis_error;
+        }
+    const auto& done = (*r)[exec_at];
+    if (!done.is_array()) {
+        log::get("store")->error("submit transaction failed: {}", done.is_error() ? done.str : "aborted");
+        co_return errc::redis_error;
+    }
+    for (const auto& e : done.elements)
+        if (e.is_error()) {
+            log::get("store")->error("redis error: {}", e.str);
+            co_return errc::redis_error;
+        }
+    if (rep.replicas > 0)
+        if (auto ok = check_replicated(r->back(), rep); !ok) co_return ok.error();
+    for (std::size_t j = start; j < end; ++j) {
+        const auto& id = st.ids[idx[j]];
+        submit_result sr;
+        sr.id = id;
+        sr.status = parse_job_status(codec::new_status(st.specs[idx[j]], now)).value_or(job_status::queued);
+        sr.created_at = now;
+        if (indexed) impl_->queues.put(id, queue);  // else the id's tag names the queue
+        st.out[idx[j]] = std::move(sr);
     }
     co_return boost::system::error_code{};
 }

@@ -340,6 +340,10 @@ private:
     asio::awaitable<void> submit_child(std::shared_ptr<submit_state> state, std::string queue, std::size_t i,
                                        millis now, std::string gate = {});
     std::vector<redis::command> registration(const std::string& queue, std::uint16_t tag);
+    asio::awaitable<boost::system::error_code> submit_plain(const std::string& queue, submit_state& st,
+                                                            const std::vector<std::size_t>& idx, std::size_t start,
+                                                            std::size_t end, millis now, bool indexed,
+                                                            std::vector<redis::command> pre, std::string events);
     asio::awaitable<boost::system::error_code> submit_queue(std::shared_ptr<submit_state> state, std::string queue,
                                                             std::vector<std::size_t> idx, millis now);
     asio::awaitable<result<void>> set_paused(std::string queue, bool paused);

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 using namespace spool;
@@ -134,6 +135,100 @@ TEST_F(BrokerTest, SubmitStoresAQueuedRecord) {
     auto events = run(broker_->events(id, "0", 100)).value();
     ASSERT_EQ(events.size(), 1u);
     EXPECT_NE(events[0].data.find("\"status\":\"queued\""), std::string::npos);
+}
+
+TEST_F(BrokerTest, ALargeBatchIsCreatedWholeInTransactionsThatOverlap) {
+    // 1,234 jobs: three transactions of at most 500, sent without waiting for each other.
+    std::vector<job_spec> specs(1234);
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        specs[i].queue = "big";
+        specs[i].payload = R"({"i":)" + std::to_string(i) + "}";
+        specs[i].priority = static_cast<int>(i % 3);
+        if (i % 10 == 0) specs[i].run_at = now() + 60'000;  // scheduled
+    }
+    auto r = run(broker_->submit_many(specs, now())).value();
+    ASSERT_EQ(r.size(), specs.size());
+    std::set<std::string> ids;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+        ASSERT_TRUE(r[i].has_value()) << i;
+        EXPECT_FALSE(r[i]->duplicate);
+        EXPECT_EQ(r[i]->status, i % 10 == 0 ? job_status::scheduled : job_status::queued);
+        ids.insert(r[i]->id);
+    }
+    EXPECT_EQ(ids.size(), specs.size());
+    EXPECT_EQ(redis().zcard(key("big", "queued")), 1234 - 124);
+    EXPECT_EQ(redis().zcard(key("big", "scheduled")), 124);
+    EXPECT_EQ(redis().zcard(key("big", "all")), 1234);
+    EXPECT_EQ(redis().hget(key("big", "meta"), "submitted"), "1234");
+    for (std::size_t i : {std::size_t{0}, std::size_t{499}, std::size_t{500}, std::size_t{1233}}) {
+        auto j = get(r[i]->id);
+        EXPECT_EQ(j.payload, specs[i].payload);
+        EXPECT_EQ(j.priority, specs[i].priority);
+        EXPECT_EQ(j.queue, "big");
+    }
+    // Highest priority first, then the oldest: the queue's order holds across the batches.
+    auto first = claim("big", 1);
+    ASSERT_EQ(first.jobs.size(), 1u);
+    EXPECT_EQ(first.jobs[0].id, r[2]->id);
+}
+
+TEST_F(BrokerTest, BatchesWithAndWithoutUniqueKeysWriteTheSameRecord) {
+    // Without unique keys a batch is a plain transaction; with one, the submit script.
+    job_spec a;
+    a.queue = "same";
+    a.payload = R"({"text":")" + std::string(150, 'p') + R"("})";  // in pieces
+    a.priority = 7;
+    a.max_retries = 1;
+    a.tenant = "t1";
+    job_spec b = a;
+    b.unique_key = "k";
+    job_spec c = a;
+    c.run_at = now() + 5'000;
+    job_spec d = c;
+    d.unique_key = "k2";
+    auto ra = run(broker_->submit_many({a, c}, now())).value();
+    auto rb = run(broker_->submit_many({b, d}, now())).value();
+    for (int i = 0; i < 2; ++i) {
+        auto plain = redis().cmd({"HGETALL", key("same", "job:" + ra[i].value().id)});
+        auto script = redis().cmd({"HGETALL", key("same", "job:" + rb[i].value().id)});
+        std::map<std::string, std::string> pm, sm;
+        for (std::size_t f = 0; f + 1 < plain.size(); f += 2) pm[plain[f]] = plain[f + 1];
+        for (std::size_t f = 0; f + 1 < script.size(); f += 2) sm[script[f]] = script[f + 1];
+        EXPECT_EQ(sm.erase("unique_key"), 1u);
+        EXPECT_EQ(pm, sm) << i;
+        EXPECT_EQ(ra[i]->status, rb[i]->status);
+    }
+    EXPECT_EQ(redis().zcard(key("same", "queued")), 2);
+    EXPECT_EQ(redis().zcard(key("same", "scheduled")), 2);
+    EXPECT_EQ(redis().hget(key("same", "meta"), "submitted"), "4");
+}
+
+TEST_F(BrokerTest, ASubmitRedisRefusesWritesNothingAndSaysSo) {
+    submit_to("full");  // registered, tag known
+    auto limit = [&](const char* bytes) {
+        for (auto* server : redis().servers()) {
+            server->cmd({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+            server->cmd({"CONFIG", "SET", "maxmemory", bytes});
+        }
+    };
+    limit("1");  // every write is refused (OOM)
+    std::vector<job_spec> specs(3);
+    for (auto& sp : specs) sp.queue = "full";
+    auto r = run(broker_->submit_many(specs, now()));
+    limit("0");
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error(), errc::redis_error);
+    // The transaction was aborted whole: no record, no index entry, no count.
+    EXPECT_EQ(redis().zcard(key("full", "queued")), 1);
+    EXPECT_EQ(redis().zcard(key("full", "all")), 1);
+    EXPECT_EQ(redis().hget(key("full", "meta"), "submitted"), "1");
+    std::size_t records = 0;
+    for (auto* server : redis().servers()) records += server->cmd({"KEYS", key("full", "job:*")}).size();
+    EXPECT_EQ(records, 1u);
+    // Writes allowed again: the same submit goes through.
+    auto again = run(broker_->submit_many(specs, now())).value();
+    for (auto& x : again) EXPECT_TRUE(x.has_value());
+    EXPECT_EQ(redis().zcard(key("full", "queued")), 4);
 }
 
 TEST_F(BrokerTest, JobIdsStayResolvableAfterTheTagRegistryIsLost) {
