@@ -13,6 +13,8 @@
 #include "redis/cluster_slots.hpp"
 #include "redis/connection.hpp"
 #include "store/broker.hpp"
+#include "store/keys.hpp"
+#include "store/partitions.hpp"
 #include "util/asio.hpp"
 #include "util/clock.hpp"
 #include "util/log.hpp"
@@ -221,8 +223,24 @@ asio::awaitable<result<std::size_t>> enqueue_bulk(store::broker& b, std::string 
 
 asio::awaitable<std::string> echo(job_context& job) { co_return job.payload(); }
 
+int partitions = 1;  // --partitions
+
+// Jobs of `queue` completed so far: its partitions' `completed` counters, one HGET
+// each (the phase's poll costs Redis next to nothing, unlike listing the queues).
+std::int64_t completed_count(redis::connection& conn, asio::io_context& io, const std::string& prefix,
+                             const std::string& queue) {
+    store::keys k{prefix};
+    std::vector<redis::command> cmds;
+    for (int p = 0; p < partitions; ++p)
+        cmds.push_back(redis::command{"HGET", k.meta(store::partition_queue(queue, p, partitions)), "completed"});
+    auto r = block_on(io, conn.exec_many(std::move(cmds)));
+    if (!r) throw std::runtime_error("reading the completed count: " + r.error().message());
+    std::int64_t n = 0;
+    for (const auto& x : *r) n += x.is_nil() ? 0 : std::stoll(x.str);
+    return n;
+}
+
 bool replicated = false;  // --replicated
-int partitions = 1;       // --partitions
 
 // A worker on its own thread, as a separate `spool worker` process would be.
 struct bench_worker {
@@ -302,7 +320,7 @@ pid_t spawn_worker(bench_context& b, const std::string& config, const bench_opti
 
 // Profiling one phase alone: with SPOOL_BENCH_PERF_CTL=<ctl>,<ack> (the FIFOs of
 // `perf record -D -1 --control fifo:<ctl>,<ack>`), the phase named by
-// SPOOL_BENCH_PERF_PHASE (`process` by default, or `bulk`) is bracketed by "enable"
+// SPOOL_BENCH_PERF_PHASE (`process` by default, `bulk` or `enqueue`) is bracketed by "enable"
 // and "disable", each waiting for perf's acknowledgement.
 void perf_control(const char* phase, const char* what) {
     const char* spec = std::getenv("SPOOL_BENCH_PERF_CTL");
@@ -351,10 +369,15 @@ int run_bench(const bench_options& o) {
     try {
         // 1. one by one
         std::size_t n1 = o.jobs;
+        perf_control("enqueue", "enable");
+        const double enqueue_cpu0 = redis_cpu_seconds(b);
         auto t0 = steady::now();
         must(block_on(b.io, enqueue_one_by_one(broker, n1)), "enqueue");
+        perf_control("enqueue", "disable");
         double enqueue_rate = static_cast<double>(n1) / seconds_since(t0);
         out["enqueue_per_s"] = std::round(enqueue_rate);
+        out["enqueue_redis_cpu_us_per_job"] =
+            std::round((redis_cpu_seconds(b) - enqueue_cpu0) * 1e6 / static_cast<double>(n1) * 10) / 10;
         say("enqueue 1-by-1:   " + std::to_string(static_cast<long>(enqueue_rate)) + " jobs/s");
         cleanup(b);
 
@@ -445,11 +468,7 @@ int run_bench(const bench_options& o) {
             t0 = steady::now();
             must(block_on(b.io, broker.resume("process")), "resume");
             for (;;) {
-                auto qs = must(block_on(b.io, broker.queues()), "queues");
-                std::int64_t completed = 0;
-                for (const auto& q : qs)
-                    if (q.name == "process") completed = q.completed_total;
-                if (completed >= static_cast<std::int64_t>(o.jobs)) break;
+                if (completed_count(*b.conn, b.io, b.prefix, "process") >= static_cast<std::int64_t>(o.jobs)) break;
                 std::this_thread::sleep_for(std::chrono::microseconds{500});  // polling the counter
                 if (seconds_since(t0) > 600)
                     throw std::runtime_error("process phase did not finish in 10 minutes");
