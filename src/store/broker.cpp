@@ -1499,6 +1499,54 @@ void add_started(claim_batch& batch, std::string id, std::int64_t token, const r
     batch.jobs.push_back(std::move(j));
 }
 
+// The take script's KEYS and ARGV: for req.candidates (at most max_jobs of them),
+// or, when `head` > 0, for the first `head` ids of the queue (the script's head mode).
+std::pair<std::vector<std::string>, std::vector<std::string>> take_call(const keys& k, const broker_options& o,
+                                                                        const claim_request& req,
+                                                                        std::size_t max_jobs, millis now,
+                                                                        std::size_t head) {
+    const auto& queue = req.queue;
+    std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.active(queue),
+                                  k.leases(queue), k.meta(queue),      k.marker(queue)};
+    std::vector<std::string> args{std::to_string(now),
+                                  k.updates_channel(),
+                                  std::to_string(o.max_events),
+                                  shown(queue),
+                                  req.worker_id,
+                                  req.validating ? "validating" : "in_progress",
+                                  std::to_string(req.lease.count()),
+                                  std::to_string(max_jobs)};
+    if (head > 0) {
+        args.emplace_back();
+        args.push_back(std::to_string(head));
+    } else {
+        for (const auto& id : req.candidates) {
+            keys.push_back(k.job(queue, id));
+            args.push_back(id);
+        }
+    }
+    return {std::move(keys), std::move(args)};
+}
+
+// A take reply into `batch` (the jobs it started, the head it left, next_due,
+// paused); `head` when the call was in head mode (the time it used ends the reply).
+bool read_take(const reply& r, claim_batch& batch, const claim_request& req, millis now, bool head) {
+    const auto& e = r.elements;
+    if (!read_claim_head(e, batch)) return false;
+    if (batch.paused) return true;
+    std::size_t end = e.size();
+    if (head) {
+        if (end < 3) return false;
+        --end;
+        now = to_ll(e[end].str.empty() ? std::to_string(e[end].integer) : e[end].str);
+    }
+    if ((end - 2) % 3 != 0) return false;
+    const millis lease_until = now + req.lease.count();
+    for (std::size_t i = 2; i + 2 < end; i += 3)
+        add_started(batch, e[i].str, int_of(e[i + 1]), e[i + 2], req.queue, now, lease_until);
+    return true;
+}
+
 }  // namespace
 
 asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now) {
@@ -1511,23 +1559,11 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
 
     if (!req.candidates.empty()) {
         if (req.candidates.size() > max_jobs) req.candidates.resize(max_jobs);
-        std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.active(queue),
-                                      k.leases(queue), k.meta(queue),      k.marker(queue)};
-        std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
-                                      shown(queue), req.worker_id, status, std::to_string(req.lease.count()),
-                                      std::to_string(max_jobs)};
-        for (auto& id : req.candidates) {
-            keys.push_back(k.job(queue, id));
-            args.push_back(std::move(id));
-        }
+        auto [keys, args] = take_call(k, opts_, req, max_jobs, now, 0);
         auto r = co_await run_script(conn_, scripts::take(opts_.compact_records), std::move(keys), std::move(args));
         if (!r) co_return r.error();
-        const auto& e = r->elements;
-        if (!read_claim_head(e, batch)) co_return errc::bad_reply;
+        if (!read_take(*r, batch, req, now, false)) co_return errc::bad_reply;
         if (batch.paused) co_return batch;
-        if ((e.size() - 2) % 3 != 0) co_return errc::bad_reply;
-        for (std::size_t i = 2; i + 2 < e.size(); i += 3)
-            add_started(batch, e[i].str, int_of(e[i + 1]), e[i + 2], queue, now, lease_until);
         const bool due_waiting = batch.next_due > 0 && batch.next_due <= now;
         if (!batch.jobs.empty() && !due_waiting) co_return batch;
         if (due_waiting) batch.next.clear();  // the next claim must be the full one
@@ -1589,6 +1625,39 @@ asio::awaitable<result<wake>> broker::wait_for_work(redis::connection& blocking_
     wake w;
     w.woken = !r->front().is_nil();
     if (peek > 0 && r->size() > 1) w.ready = ids_of((*r)[1]);
+    co_return w;
+}
+
+asio::awaitable<result<wake>> broker::wait_and_take(redis::connection& blocking_conn, claim_request req,
+                                                    std::chrono::milliseconds timeout, std::size_t take,
+                                                    millis now) {
+    auto ms = std::max<long long>(timeout.count(), 1);
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%lld.%03lld", ms / 1000, ms % 1000);
+    const auto& script = scripts::take(opts_.compact_records);
+    auto [keys, args] = take_call(impl_->k, opts_, req, std::max<std::size_t>(req.max_jobs, 1), now, take);
+    // Queued behind the blocked BZPOPMIN, the take runs the moment it returns.
+    std::vector<command> cmds{command{"BZPOPMIN", impl_->k.marker(req.queue), secs},
+                              script.evalsha_command(keys, args)};
+    auto r = co_await blocking_conn.exec_many(std::move(cmds), std::chrono::milliseconds{ms + 5000});
+    if (!r) co_return r.error();
+    if (r->size() != 2 || r->front().is_error()) co_return errc::redis_error;
+    wake w;
+    w.woken = !r->front().is_nil();
+    const auto& taken = (*r)[1];
+    if (taken.is_error()) {
+        // NOSCRIPT (a restarted Redis) or a refused write: the caller's next claim
+        // loads the script, or reports the error.
+        if (taken.str.rfind("NOSCRIPT", 0) != 0) log::get("store")->warn("take on wake-up failed: {}", taken.str);
+        w.woken = true;
+        co_return w;
+    }
+    claim_batch batch;
+    if (!read_take(taken, batch, req, now, true)) co_return errc::bad_reply;
+    w.paused = batch.paused;
+    w.next_due = batch.next_due;
+    w.ready = std::move(batch.next);
+    w.jobs = std::move(batch.jobs);
     co_return w;
 }
 

@@ -116,6 +116,11 @@ struct claim_batch {
 struct wake {
     bool woken = false;               // a submit (or resume, retry, ...) signalled work
     std::vector<std::string> ready;   // head of the queue right after the wake (candidates)
+    // wait_and_take: the jobs taken on waking (leased and started), and what the
+    // take saw of the queue.
+    std::vector<claimed_job> jobs;
+    bool paused = false;
+    millis next_due = 0;
 };
 
 struct lease_ref {
@@ -262,6 +267,14 @@ public:
     // the queue once woken: candidates for the claim that follows.
     asio::awaitable<result<wake>> wait_for_work(redis::connection& blocking_conn, std::string queue,
                                                 std::chrono::milliseconds timeout, std::size_t peek);
+    // The same, with a take of up to `take` jobs at the head of req.queue queued
+    // behind the wait: a worker woken by a submit gets its first jobs leased and
+    // started (as claim() starts them) in the same round trip; wake::ready holds
+    // the head left behind (up to req.max_jobs ids) for the next claim. The take
+    // runs on timeouts too (and may find work then). Its `now` is Redis's clock
+    // when that is later than `now` (the wake may come seconds after the call).
+    asio::awaitable<result<wake>> wait_and_take(redis::connection& blocking_conn, claim_request req,
+                                                std::chrono::milliseconds timeout, std::size_t take, millis now);
     // Fenced completion of many jobs of one queue; one entry per completion:
     // success, or errc::lease_lost when a newer attempt owns the job.
     asio::awaitable<result<std::vector<result<void>>>> complete(std::string queue, std::vector<completion> done,

@@ -879,6 +879,75 @@ TEST_F(BrokerTest, WaitForWorkPeeksTheHeadInTheSameRoundTrip) {
     EXPECT_EQ(w.ready, (std::vector<std::string>{a, b}));
 }
 
+TEST_F(BrokerTest, WaitAndTakeStartsTheJobThatWakesItInTheSameRoundTrip) {
+    claim_request req;
+    req.queue = "q";
+    req.worker_id = "w1";
+    req.max_jobs = 5;
+    const millis later = system_clock::instance().now() + 3'600'000;  // a caller's clock ahead of Redis's
+    // Idle: it times out with nothing taken.
+    auto idle = run(broker_->wait_and_take(*blocking_, req, std::chrono::milliseconds{100}, 1, later)).value();
+    EXPECT_FALSE(idle.woken);
+    EXPECT_TRUE(idle.jobs.empty());
+    EXPECT_TRUE(idle.ready.empty());
+    // A submit while it waits wakes it with that job leased and started.
+    std::optional<result<wake>> got;
+    asio::co_spawn(
+        ctx_,
+        [&]() -> asio::awaitable<void> {
+            got = co_await broker_->wait_and_take(*blocking_, req, std::chrono::milliseconds{5000}, 1, later);
+        },
+        asio::detached);
+    ctx_.run_for(std::chrono::milliseconds{50});
+    EXPECT_FALSE(got.has_value());  // blocked on the marker
+    auto a = submit_to("q");
+    ASSERT_TRUE(wait_until([&] { ctx_.run_for(std::chrono::milliseconds{5}); return got.has_value(); },
+                           std::chrono::seconds{5}));
+    auto w = got->value();
+    EXPECT_TRUE(w.woken);
+    ASSERT_EQ(w.jobs.size(), 1u);
+    const auto& j = w.jobs[0];
+    EXPECT_EQ(j.id, a);
+    EXPECT_EQ(j.attempt, 1);
+    EXPECT_EQ(j.payload, "{}");
+    EXPECT_EQ(j.started_at, later);  // the caller's time, being the later one
+    EXPECT_EQ(j.lease_until, later + req.lease.count());
+    EXPECT_EQ(get(a).status, job_status::in_progress);
+    EXPECT_EQ(get(a).started_at, later);
+    EXPECT_EQ(redis().zcard(key("q", "active")), 1);
+    EXPECT_EQ(redis().zcard(key("q", "queued")), 0);
+    // Its token fences it as any claim's does.
+    auto done = run(broker_->complete("q", {done_for(j, "1", std::chrono::seconds{60})}, now())).value();
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_TRUE(done[0].has_value());
+    EXPECT_EQ(get(a).status, job_status::completed);
+}
+
+TEST_F(BrokerTest, WaitAndTakeLeavesTheRestOfTheHeadAndUsesRedisTimeWhenTheCallerIsBehind) {
+    auto a = submit_to("q");
+    auto b = submit_to("q");
+    auto c = submit_to("q");
+    claim_request req;
+    req.queue = "q";
+    req.worker_id = "w1";
+    req.max_jobs = 5;
+    // The wait began long ago (by the caller's clock): the take uses Redis's time.
+    auto w = run(broker_->wait_and_take(*blocking_, req, std::chrono::milliseconds{2000}, 1, 1000)).value();
+    EXPECT_TRUE(w.woken);
+    ASSERT_EQ(w.jobs.size(), 1u);
+    EXPECT_EQ(w.jobs[0].id, a);
+    EXPECT_EQ(w.ready, (std::vector<std::string>{b, c}));  // the next claim's candidates
+    const millis wall = system_clock::instance().now();
+    EXPECT_GT(w.jobs[0].started_at, wall - 60'000);
+    EXPECT_LT(w.jobs[0].started_at, wall + 60'000);
+    // Paused: nothing is taken.
+    run(broker_->pause("q")).value();
+    auto p = run(broker_->wait_and_take(*blocking_, req, std::chrono::milliseconds{100}, 1, now())).value();
+    EXPECT_TRUE(p.paused);
+    EXPECT_TRUE(p.jobs.empty());
+    EXPECT_EQ(redis().zcard(key("q", "queued")), 2);
+}
+
 TEST_F(BrokerTest, WorkersRegisterAndDisappearWhenTheirRecordExpires) {
     worker_info w;
     w.id = "host-1";

@@ -417,30 +417,51 @@ const redis::script& take(bool compact) {
 -- still queued are leased (fresh fencing tokens, deadline in `active`) and
 -- started; ones another worker took meanwhile are skipped. Due scheduled jobs
 -- are left to `claim` (their keys are not declared here): next_due tells.
+-- Head mode (ARGV[9] is ''): the candidates are the first ARGV[10] ids of `queued`
+-- as the script finds them, and their record keys are made here from KEYS[1] (the
+-- queue's own keys, so the same slot). A worker queues this call behind its
+-- BZPOPMIN on the marker, so a wake-up brings its first jobs, started, in the same
+-- round trip; the call may run seconds after the caller's `now`, so the time is
+-- Redis's clock when that is later. The time used is the reply's last element.
 -- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] active  KEYS[4] leases  KEYS[5] meta  KEYS[6] marker
---   per candidate i: KEYS[7+i] job
+--   per candidate i: KEYS[7+i] job (none in head mode)
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] worker id  ARGV[6] status
--- ARGV[7] lease ms  ARGV[8] how many next candidates to return; then the candidate ids
+-- ARGV[7] lease ms  ARGV[8] how many next candidates to return; then the candidate ids,
+--   or '' and how many to take (head mode)
 -- returns {-1} when paused, else {next_due_ms_or_0, {next ids}, id1, token1, fields1, ...} with
--- fields as `start` returns them
+-- fields as `start` returns them; in head mode followed by the time used (ms)
 if redis.call('HGET', KEYS[5], 'paused') == '1' then return {-1} end
 local now, channel, queue, worker, status = ARGV[1], ARGV[2], ARGV[4], ARGV[5], ARGV[6]
-local n = #ARGV - 8
-local cand = {}
-for i = 1, n do cand[i] = ARGV[8 + i] end
+local head = ARGV[9] == ''
+local cand, job_keys = {}, {}
+if head then
+  local t = redis.call('TIME')
+  local redis_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if redis_now > tonumber(now) then now = string.format('%d', redis_now) end
+  cand = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[10]) - 1)
+  local base = string.sub(KEYS[1], 1, -7)
+  for i, id in ipairs(cand) do job_keys[i] = base .. 'job:' .. id end
+else
+  for i = 1, #ARGV - 8 do cand[i] = ARGV[8 + i]; job_keys[i] = KEYS[6 + i] end
+end
+local n = #cand
+local out = {next_due_of(KEYS[2]), {}}
+if n == 0 then
+  if head then out[#out + 1] = now end
+  return out
+end
 local scores = redis.call('ZMSCORE', KEYS[1], unpack(cand))
 local taken, idx = {}, {}
 for i = 1, n do
-  if scores[i] then taken[#taken + 1] = cand[i]; idx[#idx + 1] = i - 1 end
+  if scores[i] then taken[#taken + 1] = cand[i]; idx[#idx + 1] = i end
 end
-local out = {next_due_of(KEYS[2]), {}}
 if #taken > 0 then
   redis.call('ZREM', KEYS[1], unpack(taken))
   local tokens = lease_ids(taken, KEYS[3], KEYS[4], KEYS[5], now, ARGV[7])
   local b = starts(queue, status, now, worker)
   local gone = {}
   for j, id in ipairs(taken) do
-    local f = start_one(KEYS[7 + idx[j]], id, now, status, worker, b)
+    local f = start_one(job_keys[idx[j]], id, now, status, worker, b)
     if f then
       out[#out + 1] = id; out[#out + 1] = tokens[j]; out[#out + 1] = f
     else
@@ -454,6 +475,7 @@ if #taken > 0 then
 end
 out[2] = queue_head(KEYS[1], KEYS[6], ARGV[8])
 flush(channel)
+if head then out[#out + 1] = now end
 return out
 )lua";
     static const redis::script s[2] = {make(body, false), make(body, true)};

@@ -245,6 +245,9 @@ struct worker::impl {
         // The head of the queue as the last claim or wake-up saw it: claiming
         // these takes one script call instead of two (broker::claim).
         std::vector<std::string> candidates;
+        // What a take on waking saw when it left nothing for a claim to do (it took
+        // the queue's head and no scheduled job is due): the wait comes next.
+        std::optional<store::claim_batch> seen;
         while (!stopping_) {
             int free = free_slots(*q);
             int sharing = 1;  // claimers splitting these slots
@@ -272,7 +275,10 @@ struct worker::impl {
             ++claims_in_flight_;
             reserved_ += held;
             q->group->reserved += held;
-            auto batch = co_await broker_->claim(req, now());
+            result<store::claim_batch> batch{errc::redis_error};
+            if (seen) batch = std::move(*seen);  // (no co_await inside ?: : GCC 12 mishandles it)
+            else batch = co_await broker_->claim(req, now());
+            seen.reset();
             reserved_ -= held;
             q->group->reserved -= held;
             if (--claims_in_flight_ == 0 && stopping_) idle_.cancel();
@@ -298,8 +304,35 @@ struct worker::impl {
             if (batch->next_due > 0)
                 wait = std::clamp(std::chrono::milliseconds{batch->next_due - now()}, std::chrono::milliseconds{1},
                                   wait);
-            auto woke = co_await broker_->wait_for_work(*q->blocking, q->name, wait, req.max_jobs);
-            if (woke) candidates = std::move(woke->ready);
+            // With a slot for every claimer to spare, this one keeps one while it
+            // waits and takes a job on waking, in the same round trip (so an idle
+            // worker starts a submitted job one round trip sooner). Else it only
+            // peeks at the head.
+            const int hold = free_slots(*q) >= static_cast<int>(queues_.size()) ? 1 : 0;
+            result<store::wake> woke{errc::redis_error};
+            if (hold > 0) {
+                ++claims_in_flight_;
+                reserved_ += hold;
+                q->group->reserved += hold;
+                req.candidates.clear();
+                woke = co_await broker_->wait_and_take(*q->blocking, req, wait, hold, now());
+                reserved_ -= hold;
+                q->group->reserved -= hold;
+                if (--claims_in_flight_ == 0 && stopping_) idle_.cancel();
+                if (!woke || woke->jobs.empty()) wake_claimers();
+            } else {
+                woke = co_await broker_->wait_for_work(*q->blocking, q->name, wait, req.max_jobs);
+            }
+            if (woke) {
+                candidates = std::move(woke->ready);
+                const bool due = woke->next_due > 0 && woke->next_due <= now();
+                if ((!woke->jobs.empty() || woke->paused) && candidates.empty() && !due) {
+                    seen.emplace();
+                    seen->paused = woke->paused;
+                    seen->next_due = woke->next_due;
+                }
+                for (auto& j : woke->jobs) start_job(q, std::move(j));
+            }
             if (!woke && !stopping_) {
                 warn_throttled("waiting for work on " + q->name + " failed: " + woke.error().message());
                 if (!co_await sleep_for(retry)) co_return;
