@@ -1528,6 +1528,13 @@ std::pair<std::vector<std::string>, std::vector<std::string>> take_call(const ke
     return {std::move(keys), std::move(args)};
 }
 
+// BZPOPMIN's timeout for `ms` milliseconds: seconds with three decimals.
+std::string block_seconds(long long ms) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%lld.%03lld", ms / 1000, ms % 1000);
+    return secs;
+}
+
 // A take reply into `batch` (the jobs it started, the head it left, next_due,
 // paused); `head` when the call was in head mode (the time it used ends the reply).
 bool read_take(const reply& r, claim_batch& batch, const claim_request& req, millis now, bool head) {
@@ -1611,10 +1618,8 @@ asio::awaitable<result<bool>> broker::wait_for_work(redis::connection& blocking_
 
 asio::awaitable<result<wake>> broker::wait_for_work(redis::connection& blocking_conn, std::string queue,
                                                     std::chrono::milliseconds timeout, std::size_t peek) {
-    auto ms = std::max<long long>(timeout.count(), 1);
-    char secs[32];
-    std::snprintf(secs, sizeof secs, "%lld.%03lld", ms / 1000, ms % 1000);
-    std::vector<command> cmds{command{"BZPOPMIN", impl_->k.marker(queue), secs}};
+    const auto ms = std::max<long long>(timeout.count(), 1);
+    std::vector<command> cmds{command{"BZPOPMIN", impl_->k.marker(queue), block_seconds(ms)}};
     // Queued behind the blocked BZPOPMIN, the ZRANGE runs the moment it returns:
     // the wake-up and the candidates arrive in one round trip.
     if (peek > 0) cmds.push_back(command{"ZRANGE", impl_->k.queued(queue), 0, static_cast<long long>(peek) - 1});
@@ -1631,13 +1636,11 @@ asio::awaitable<result<wake>> broker::wait_for_work(redis::connection& blocking_
 asio::awaitable<result<wake>> broker::wait_and_take(redis::connection& blocking_conn, claim_request req,
                                                     std::chrono::milliseconds timeout, std::size_t take,
                                                     millis now) {
-    auto ms = std::max<long long>(timeout.count(), 1);
-    char secs[32];
-    std::snprintf(secs, sizeof secs, "%lld.%03lld", ms / 1000, ms % 1000);
+    const auto ms = std::max<long long>(timeout.count(), 1);
     const auto& script = scripts::take(opts_.compact_records);
     auto [keys, args] = take_call(impl_->k, opts_, req, std::max<std::size_t>(req.max_jobs, 1), now, take);
     // Queued behind the blocked BZPOPMIN, the take runs the moment it returns.
-    std::vector<command> cmds{command{"BZPOPMIN", impl_->k.marker(req.queue), secs},
+    std::vector<command> cmds{command{"BZPOPMIN", impl_->k.marker(req.queue), block_seconds(ms)},
                               script.evalsha_command(keys, args)};
     auto r = co_await blocking_conn.exec_many(std::move(cmds), std::chrono::milliseconds{ms + 5000});
     if (!r) co_return r.error();
