@@ -210,6 +210,16 @@ result<void> check_replicated(const reply& r, const replication& rep) {
     return {};
 }
 
+// True (and logged) when a reply in [from, to) is an error.
+bool any_error(const std::vector<reply>& rs, std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to && i < rs.size(); ++i)
+        if (rs[i].is_error()) {
+            log::get("store")->error("redis error: {}", rs[i].str);
+            return true;
+        }
+    return false;
+}
+
 // Sends `pre` and the script in one write (one round trip), and WAIT after it
 // when `rep` asks (in a cluster WAIT goes to the script's node: it follows the
 // command before it). When Redis does not know the script yet (NOSCRIPT), it is
@@ -223,11 +233,7 @@ asio::awaitable<result<reply>> run_script_after(redis::connection& conn, std::ve
     auto r = co_await conn.exec_many(std::move(pre));
     if (!r) co_return r.error();
     if (r->size() < tail) co_return errc::bad_reply;
-    for (std::size_t i = 0; i + tail < r->size(); ++i)
-        if ((*r)[i].is_error()) {
-            log::get("store")->error("redis error: {}", (*r)[i].str);
-            co_return errc::redis_error;
-        }
+    if (any_error(*r, 0, r->size() - tail)) co_return errc::redis_error;
     auto& last = (*r)[r->size() - tail];
     if (last.is_error() && last.str.rfind("NOSCRIPT", 0) == 0) {
         if (rep.replicas == 0) co_return co_await run_script(conn, s, std::move(keys), std::move(args));
@@ -432,15 +438,10 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
     if (!tag) co_return tag.error();
     const bool indexed = *tag == 0;
     for (auto i : idx) st.ids[i] = make_job_id(now, *tag);
+    const std::string now_text = std::to_string(now);
     std::vector<asio::awaitable<void>> plain;  // batches sent without waiting for each other
     for (std::size_t start = 0; start < idx.size(); start += batch_limit) {
         std::size_t end = std::min(idx.size(), start + batch_limit);
-        std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.all(queue),
-                                      k.marker(queue), k.meta(queue),      k.unique(queue)};
-        std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::string{}, shown(queue)};
-        command index{"HSET", k.ids()};
-        keys.reserve(keys.size() + (end - start));
-        args.reserve(args.size() + 24 * (end - start));
         // The batch's job_created events, built here where the strings are at hand
         // (in the script they cost ~1 µs per job); not when a unique_key may make a
         // job a duplicate, which gets no event: the script builds them then.
@@ -449,7 +450,7 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
         std::string events;
         if (prebuild) {
             const std::string tail = R"(","queue":")" + shown(queue) + R"(","status":")";
-            const std::string ts = R"(","ts":)" + args[0] + "}";
+            const std::string ts = R"(","ts":)" + now_text + "}";
             events.reserve((end - start) * (80 + tail.size()) + 2);
             events += '[';
             for (std::size_t j = start; j < end; ++j) {
@@ -465,24 +466,20 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
         // The id index goes first, in the same write: a crash between leaves at
         // worst an index entry without a job (a 404), never a job without an index.
         std::vector<command> pre;
-        if (indexed)
+        if (indexed) {
+            command index{"HSET", k.ids()};
             for (std::size_t j = start; j < end; ++j) index.arg(st.ids[idx[j]]).arg(queue);
-        if (indexed) pre.push_back(std::move(index));
+            pre.push_back(std::move(index));
+        }
         // Idempotent, in the same write, at most once a second per queue: the queue
         // stays listed and its tag resolvable even when Redis lost them (FLUSHALL,
         // a fresh replica) without costing every submit three more commands.
         if (indexed || impl_->reassert(queue))
             for (auto& c : registration(queue, *tag)) pre.push_back(std::move(c));
         if (prebuild && !conn_.is_cluster()) {
-            // Every job will be created: the script's writes as plain commands. A
-            // lone batch is awaited here; several go out one after another without
-            // waiting, so Redis runs one while the next is being built.
-            if (start == 0 && end == idx.size()) {
-                if (auto ec = co_await submit_plain(queue, st, idx, start, end, now, indexed, std::move(pre),
-                                                    std::move(events)))
-                    co_return ec;
-                continue;
-            }
+            // Every job will be created: the script's writes as plain commands. The
+            // batches go out one after another without waiting for each other (after
+            // the loop), so Redis runs one while the next is being built.
             auto one = [](broker* b, std::shared_ptr<submit_state> st, std::string q, std::vector<std::size_t> ix,
                           std::size_t from, std::size_t to, millis t, bool indexed, std::vector<command> pre,
                           std::string ev) -> asio::awaitable<void> {
@@ -492,7 +489,11 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
             plain.push_back(one(this, state, queue, idx, start, end, now, indexed, std::move(pre), std::move(events)));
             continue;
         }
-        args[2] = std::move(events);
+        std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.all(queue),
+                                      k.marker(queue), k.meta(queue),      k.unique(queue)};
+        std::vector<std::string> args{now_text, k.updates_channel(), std::move(events), shown(queue)};
+        keys.reserve(keys.size() + (end - start));
+        args.reserve(args.size() + 24 * (end - start));
         for (std::size_t j = start; j < end; ++j) {
             auto& s = st.specs[idx[j]];
             const auto& id = st.ids[idx[j]];
@@ -535,10 +536,9 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
             st.out[idx[j]] = std::move(sr);
         }
     }
-    if (!plain.empty()) {
-        co_await run_all(std::move(plain));
-        if (st.error) co_return st.error;
-    }
+    if (plain.size() == 1) co_await std::move(plain.front());  // a lone batch: no task to spawn
+    else if (!plain.empty()) co_await run_all(std::move(plain));
+    if (st.error) co_return st.error;
     co_return boost::system::error_code{};
 }
 
@@ -583,21 +583,13 @@ asio::awaitable<boost::system::error_code> broker::submit_plain(const std::strin
     if (!r) co_return r.error();
     if (r->size() != exec_at + 1 + (rep.replicas > 0 ? 1 : 0)) co_return errc::bad_reply;
     // A command refused while queued (OOM, say) aborts the whole transaction: nothing written.
-    for (std::size_t i = 0; i < exec_at; ++i)
-        if ((*r)[i].is_error()) {
-            log::get("store")->error("redis error: {}", (*r)[i].str);
-            co_return errc::redis_error;
-        }
+    if (any_error(*r, 0, exec_at)) co_return errc::redis_error;
     const auto& done = (*r)[exec_at];
     if (!done.is_array()) {
         log::get("store")->error("submit transaction failed: {}", done.is_error() ? done.str : "aborted");
         co_return errc::redis_error;
     }
-    for (const auto& e : done.elements)
-        if (e.is_error()) {
-            log::get("store")->error("redis error: {}", e.str);
-            co_return errc::redis_error;
-        }
+    if (any_error(done.elements, 0, done.elements.size())) co_return errc::redis_error;
     if (rep.replicas > 0)
         if (auto ok = check_replicated(r->back(), rep); !ok) co_return ok.error();
     for (std::size_t j = start; j < end; ++j) {
@@ -1545,7 +1537,7 @@ bool read_take(const reply& r, claim_batch& batch, const claim_request& req, mil
     if (head) {
         if (end < 3) return false;
         --end;
-        now = to_ll(e[end].str.empty() ? std::to_string(e[end].integer) : e[end].str);
+        now = int_of(e[end]);
     }
     if ((end - 2) % 3 != 0) return false;
     const millis lease_until = now + req.lease.count();

@@ -314,7 +314,6 @@ struct worker::impl {
                 ++claims_in_flight_;
                 reserved_ += hold;
                 q->group->reserved += hold;
-                req.candidates.clear();
                 woke = co_await broker_->wait_and_take(*q->blocking, req, wait, hold, now());
                 reserved_ -= hold;
                 q->group->reserved -= hold;
