@@ -1079,14 +1079,17 @@ asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, s
     if (!q) co_return q.error();
     auto cur = parse_cursor(after);
     std::vector<command> head;
-    head.push_back(command{"HMGET", k.job(*q, id), "status", "hn", "pn", "legacy", "created_at"});
+    head.push_back(command{"HMGET", k.job(*q, id), "status", "hn", "pn", "legacy", "created_at", "st", "attempts"});
     head.push_back(command{"LLEN", k.progress(*q, id)});
     auto h = co_await conn_.exec_many(std::move(head));
     if (!h) co_return h.error();
     const auto& f = (*h)[0].elements;
-    if (f.size() != 5) co_return errc::bad_reply;
+    if (f.size() != 7) co_return errc::bad_reply;
     if (f[0].is_nil()) co_return errc::job_not_found;
-    const long long hn = to_ll(f[1].str), pn = to_ll(f[2].str), llen = int_of((*h)[1]);
+    const long long stored = to_ll(f[1].str), pn = to_ll(f[2].str), llen = int_of((*h)[1]);
+    // A pending start (take's `st`) is the entry after the stored ones.
+    const std::string pending = codec::start_entry(f[5].str, static_cast<int>(to_ll(f[6].str)) + 1);
+    const long long hn = stored + (pending.empty() ? 0 : 1);
     const std::string created = f[4].str;
     const bool legacy = f[1].is_nil() || f[3].str == "1";
     std::vector<job_event> out;
@@ -1110,23 +1113,30 @@ asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, s
     std::vector<command> body;
     bool want_status = hn > cur.status, want_progress = pn > cur.progress && llen > 0;
     if (!want_status && !want_progress) co_return out;
+    const bool read_status = want_status && cur.status < stored;  // not only the pending start
     command hist{"HMGET", k.job(*q, id)};
-    for (long long i = cur.status + 1; i <= hn; ++i) hist.arg("h" + std::to_string(i));
-    if (want_status) body.push_back(std::move(hist));
+    for (long long i = cur.status + 1; i <= stored; ++i) hist.arg("h" + std::to_string(i));
+    if (read_status) body.push_back(std::move(hist));
     if (want_progress)
         body.push_back(command{"LRANGE", k.progress(*q, id), std::max(0LL, cur.progress + 1 - first_g), -1});
-    auto r = co_await conn_.exec_many(std::move(body));
-    if (!r) co_return r.error();
+    std::vector<reply> replies;
+    if (!body.empty()) {
+        auto r = co_await conn_.exec_many(std::move(body));
+        if (!r) co_return r.error();
+        replies = std::move(*r);
+    }
+    auto* r = &replies;
     std::vector<std::string> statuses;
     std::vector<std::pair<long long, std::string>> progress;  // (follows status s, data)
     std::size_t next = 0;
-    if (want_status) {
+    if (read_status) {
         for (auto& e : (*r)[next].elements) statuses.push_back(codec::history_json(std::move(e.str)));
         // Entry 1 of a job queued at once is not stored: it is its creation.
         if (cur.status == 0 && !legacy && !statuses.empty() && statuses.front().empty())
             statuses.front() = implied_first_entry(created);
         ++next;
     }
+    if (want_status && !pending.empty()) statuses.push_back(codec::history_json(pending));
     long long g = std::max(cur.progress, first_g - 1);
     if (want_progress)
         for (auto& e : (*r)[next].elements) {
@@ -1159,14 +1169,20 @@ asio::awaitable<result<std::optional<job_event>>> broker::last_event(std::string
     const auto& k = impl_->k;
     auto q = co_await cached_queue_of(conn_, *impl_, id);
     if (!q) co_return q.error();
-    auto h = co_await run_cmd(conn_, command{"HMGET", k.job(*q, id), "status", "hn", "pn", "created_at"});
+    auto h = co_await run_cmd(conn_, command{"HMGET", k.job(*q, id), "status", "hn", "pn", "created_at", "st",
+                                             "attempts"});
     if (!h) co_return h.error();
     const auto& f = h->elements;
-    if (f.size() != 4) co_return errc::bad_reply;
+    if (f.size() != 6) co_return errc::bad_reply;
     if (f[0].is_nil()) co_return errc::job_not_found;
+    // Progress only happens while the last status entry is still to come, so
+    // the newest event is the last status entry, after every progress event.
+    auto pending = codec::start_entry(f[4].str, static_cast<int>(to_ll(f[5].str)) + 1);
+    if (!pending.empty()) {
+        const long long hn = to_ll(f[1].str) + 1, pn = to_ll(f[2].str);
+        co_return std::optional<job_event>{job_event{event_id(hn, pn), "status", codec::history_json(std::move(pending))}};
+    }
     if (!f[1].is_nil()) {
-        // Progress only happens while the last status entry is still to come, so
-        // the newest event is the last status entry, after every progress event.
         const long long hn = to_ll(f[1].str), pn = to_ll(f[2].str);
         auto d = co_await run_cmd(conn_, command{"HGET", k.job(*q, id), "h" + std::to_string(hn)});
         if (!d) co_return d.error();
@@ -1546,7 +1562,153 @@ bool read_take(const reply& r, claim_batch& batch, const claim_request& req, mil
     return true;
 }
 
+// The field `name` of an HGETALL reply ("" when absent).
+std::string_view field_of(const reply& rec, std::string_view name) {
+    for (std::size_t f = 0; f + 1 < rec.elements.size(); f += 2)
+        if (rec.elements[f].str == name) return rec.elements[f + 1].str;
+    return {};
+}
+
+// One job a deferred start took, from its record read after the take (`rec`, an
+// HGETALL reply that shows the take's pending start): its attempt is the stored
+// count + 1 and its start entry is still to be written (claimed_job::pending_start).
+// A record a previous version wrote (no `hn`) gets its start written at once
+// (`fixes`), as start_one would; a record deleted before the take (the take's HSET
+// made a stub of it) is dropped with its lease (`fixes`). False when the job is
+// not to run: deleted after the take (remove took the lease too) or such a stub.
+bool decode_deferred(const reply& rec, std::string id, std::int64_t token, const claim_request& req, const keys& k,
+                     millis now, std::vector<command>& fixes, claimed_job& j) {
+    auto d = codec::decode_job(rec, now);
+    if (!d) return false;
+    if (d->created_at == 0) {
+        fixes.push_back(command{"DEL", k.job(req.queue, id)});
+        fixes.push_back(command{"ZREM", k.active(req.queue), id});
+        fixes.push_back(command{"HDEL", k.leases(req.queue), id});
+        return false;
+    }
+    const auto hn = field_of(rec, "hn");
+    j.id = std::move(id);
+    j.token = token;
+    j.queue = req.queue;
+    j.payload = std::move(d->payload);
+    j.attempt = d->attempts;  // decode_job counts the pending start
+    j.max_retries = d->max_retries;
+    j.timeout = d->timeout;
+    j.ttl = d->ttl;
+    j.created_at = d->created_at;
+    j.unique_key = std::move(d->unique_key);
+    j.parents = std::move(d->parents);
+    j.started_at = now;
+    j.lease_until = now + req.lease.count();
+    j.pending_start = codec::start_entry(field_of(rec, "st"), j.attempt);
+    j.history = static_cast<int>(to_ll(hn)) + 1;
+    if (hn.empty()) {
+        // A previous version's record (its events in its stream): the start is
+        // its first history entry here, written now as start_one writes it.
+        fixes.push_back(command{"HSET", k.job(req.queue, j.id), "attempts", j.attempt, "hn", 1, "h1", j.pending_start,
+                                "legacy", 1, "st", ""});
+        j.pending_start.clear();
+    }
+    return true;
+}
+
+// The job_started events of a deferred start, one job_updates message.
+std::string started_message(const claim_batch& batch, const claim_request& req, millis now) {
+    const std::string tail = fmt::format(R"(","queue":"{}","status":"{}","ts":{},"attempt":)", shown(req.queue),
+                                         req.validating ? "validating" : "in_progress", now);
+    const std::string worker = boost::json::serialize(boost::json::string_view{req.worker_id});
+    std::string m = "[";
+    for (const auto& j : batch.jobs) {
+        if (m.size() > 1) m += ',';
+        fmt::format_to(std::back_inserter(m), R"({{"type":"job_started","job_id":"{}{}{},"worker_id":{}}})", j.id,
+                       tail, j.attempt, worker);
+    }
+    m += ']';
+    return m;
+}
+
 }  // namespace
+
+// A take of req.candidates with a deferred start (compact records): the take and
+// the candidates' HGETALLs in one write, so the records come in the same round
+// trip; then the job_started events, sent without waiting for their reply. A
+// record read that does not show this take's pending start ran before the take
+// (a NOSCRIPT retry, or a Cluster redirect that delayed the script) and is read
+// again.
+asio::awaitable<result<void>> broker::take_deferred(claim_request& req, millis now, std::size_t max_jobs,
+                                                    claim_batch& batch) {
+    const auto& k = impl_->k;
+    const auto& script = scripts::take(true);
+    auto [keys, args] = take_call(k, opts_, req, max_jobs, now, 0);
+    std::vector<command> cmds;
+    cmds.reserve(1 + req.candidates.size());
+    cmds.push_back(script.evalsha_command(keys, args));
+    for (const auto& id : req.candidates) cmds.push_back(command{"HGETALL", k.job(req.queue, id)});
+    auto r = co_await conn_.exec_many(std::move(cmds));
+    if (!r) co_return r.error();
+    if (r->size() != 1 + req.candidates.size()) co_return errc::bad_reply;
+    reply taken = std::move(r->front());
+    if (taken.is_error()) {
+        if (taken.str.rfind("NOSCRIPT", 0) != 0) {
+            impl_->log->error("script error: {}", taken.str);
+            co_return errc::redis_error;
+        }
+        auto again = co_await run_script(conn_, script, std::move(keys), std::move(args));  // load and run
+        if (!again) co_return again.error();
+        taken = std::move(*again);
+    }
+    const auto& e = taken.elements;
+    if (!read_claim_head(e, batch)) co_return errc::bad_reply;
+    if (batch.paused) co_return result<void>{};
+    if ((e.size() - 2) % 2 != 0) co_return errc::bad_reply;
+    // The taken jobs (in candidate order) and their records.
+    std::vector<std::pair<std::string, std::int64_t>> jobs;
+    std::vector<reply> records;
+    std::size_t at = 0;
+    for (std::size_t i = 2; i + 1 < e.size(); i += 2) {
+        while (at < req.candidates.size() && req.candidates[at] != e[i].str) ++at;
+        if (at == req.candidates.size()) co_return errc::bad_reply;
+        jobs.emplace_back(e[i].str, int_of(e[i + 1]));
+        records.push_back(std::move((*r)[1 + at++]));
+    }
+    if (any_error(records, 0, records.size())) co_return errc::redis_error;
+    const std::string mine = (req.validating ? "V" : "S") + std::to_string(now) + " " + req.worker_id;
+    std::vector<std::size_t> stale;
+    for (std::size_t i = 0; i < records.size(); ++i)
+        if (!records[i].elements.empty() && field_of(records[i], "st") != mine) stale.push_back(i);
+    if (!stale.empty()) {
+        std::vector<command> reads;
+        for (auto i : stale) reads.push_back(command{"HGETALL", k.job(req.queue, jobs[i].first)});
+        auto rr = co_await conn_.exec_many(std::move(reads));
+        if (!rr) co_return rr.error();
+        if (rr->size() != stale.size() || any_error(*rr, 0, rr->size())) co_return errc::redis_error;
+        for (std::size_t n = 0; n < stale.size(); ++n) records[stale[n]] = std::move((*rr)[n]);
+    }
+    std::vector<command> fixes;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        // Still not this take's start: the lease is no longer ours (the reaper
+        // reclaimed it already); leave the job to its owner.
+        if (!records[i].elements.empty() && field_of(records[i], "st") != mine &&
+            !field_of(records[i], "created_at").empty())
+            continue;
+        claimed_job j;
+        if (decode_deferred(records[i], std::move(jobs[i].first), jobs[i].second, req, k, now, fixes, j))
+            batch.jobs.push_back(std::move(j));
+    }
+    if (!fixes.empty()) {
+        auto f = co_await conn_.exec_many(std::move(fixes));
+        if (!f) co_return f.error();
+    }
+    if (!batch.jobs.empty()) {
+        // Sent now, before the caller starts the jobs: their completions follow it.
+        auto conn = conn_.shared_from_this();
+        asio::co_spawn(conn->get_executor(),
+                       [conn, m = command{"PUBLISH", k.updates_channel(), started_message(batch, req, now)}]()
+                           -> asio::awaitable<void> { co_await conn->exec(m); },
+                       asio::detached);
+    }
+    co_return result<void>{};
+}
 
 asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now) {
     const auto& k = impl_->k;
@@ -1558,10 +1720,15 @@ asio::awaitable<result<claim_batch>> broker::claim(claim_request req, millis now
 
     if (!req.candidates.empty()) {
         if (req.candidates.size() > max_jobs) req.candidates.resize(max_jobs);
-        auto [keys, args] = take_call(k, opts_, req, max_jobs, now, 0);
-        auto r = co_await run_script(conn_, scripts::take(opts_.compact_records), std::move(keys), std::move(args));
-        if (!r) co_return r.error();
-        if (!read_take(*r, batch, req, now, false)) co_return errc::bad_reply;
+        if (opts_.compact_records) {
+            auto t = co_await take_deferred(req, now, max_jobs, batch);
+            if (!t) co_return t.error();
+        } else {
+            auto [keys, args] = take_call(k, opts_, req, max_jobs, now, 0);
+            auto r = co_await run_script(conn_, scripts::take(false), std::move(keys), std::move(args));
+            if (!r) co_return r.error();
+            if (!read_take(*r, batch, req, now, false)) co_return errc::bad_reply;
+        }
         if (batch.paused) co_return batch;
         const bool due_waiting = batch.next_due > 0 && batch.next_due <= now;
         if (!batch.jobs.empty() && !due_waiting) co_return batch;
@@ -1669,7 +1836,7 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
                                       shown(queue), std::to_string(opts_.inline_result_bytes)};
         keys.reserve(keys.size() + 2 * (end - start));
-        args.reserve(args.size() + 1 + 9 * (end - start));
+        args.reserve(args.size() + 1 + 11 * (end - start));
         args.emplace_back();  // the batch's job_updates message (the script's ARGV[6])
         std::string message = "[";
         const std::string ts = std::to_string(now);
@@ -1700,6 +1867,8 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
                            R"({{"type":"job_completed","job_id":"{}","queue":"{}","status":"completed",{}}})", c.id,
                            shown(queue), timing);
             args.push_back(std::to_string(message.size() - before - (i > start ? 1 : 0)));
+            args.push_back(std::to_string(c.attempt));
+            args.push_back(std::move(c.pending_start));
         }
         message += ']';
         args[5] = std::move(message);

@@ -77,6 +77,10 @@ struct claimed_job {
     // complete() appends the next one. The lease holder keeps it current
     // (mark_running adds one).
     int history = 0;
+    // A deferred start (docs/keys.md, "Pending start"): this attempt's start entry,
+    // not yet in the record (entry number `history`); complete() writes it with the
+    // attempt count. Empty once the record has it (mark_running writes it out).
+    std::string pending_start;
     std::vector<std::string> parents;  // depends_on (their results are the handler's to read)
 };
 
@@ -138,6 +142,8 @@ struct completion {
     millis created_at = 0;
     std::string unique_key;
     int history = 0;  // claimed_job::history
+    int attempt = 0;            // claimed_job::attempt
+    std::string pending_start;  // claimed_job::pending_start
 };
 
 struct failure {
@@ -350,6 +356,8 @@ private:
     boost::system::error_code check(job_spec& s, millis now) const;
     std::string route(const job_spec& s);
     asio::awaitable<void> deliver(const std::string& queue, millis now);
+    asio::awaitable<result<void>> take_deferred(claim_request& req, millis now, std::size_t max_jobs,
+                                                claim_batch& batch);
     asio::awaitable<void> submit_child(std::shared_ptr<submit_state> state, std::string queue, std::size_t i,
                                        millis now, std::string gate = {});
     std::vector<redis::command> registration(const std::string& queue, std::uint16_t tag);

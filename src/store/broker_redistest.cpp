@@ -24,7 +24,8 @@ namespace {
 
 // The completion a worker sends for a claimed job.
 completion done_for(const claimed_job& j, std::string result, std::chrono::seconds ttl) {
-    return {j.id, j.token, std::move(result), ttl, j.started_at, j.created_at, j.unique_key, j.history};
+    return {j.id, j.token, std::move(result), ttl, j.started_at, j.created_at, j.unique_key, j.history, j.attempt,
+            j.pending_start};
 }
 
 class BrokerTest : public spool::testing::RedisTest {
@@ -91,6 +92,27 @@ protected:
         auto r = run(broker_->claim(req, now()));
         EXPECT_TRUE(r.has_value());
         return r ? *r : claim_batch{};
+    }
+    // A take of `candidates` (the worker's step once it knows the head of the
+    // queue): on compact records a deferred start.
+    claim_batch take(const std::string& queue, std::vector<std::string> candidates, bool validating = false,
+                     std::chrono::milliseconds lease = default_lease) {
+        claim_request req;
+        req.queue = queue;
+        req.worker_id = "w1";
+        req.max_jobs = candidates.size();
+        req.lease = lease;
+        req.validating = validating;
+        req.candidates = std::move(candidates);
+        auto r = run(broker_->claim(req, now()));
+        EXPECT_TRUE(r.has_value());
+        return r ? *r : claim_batch{};
+    }
+    // The `data` of each of a job's events (status and progress) from the start.
+    std::vector<std::string> event_data(const std::string& id) {
+        std::vector<std::string> out;
+        for (auto& e : run(broker_->events(id, "0", 100)).value()) out.push_back(e.id + " " + e.data);
+        return out;
     }
     job_record get(const std::string& id) { return run(broker_->get(id)).value(); }
     std::string key(const std::string& queue, const std::string& name) {
@@ -869,6 +891,197 @@ TEST_F(BrokerTest, TakeHonoursPause) {
     EXPECT_TRUE(r.paused);
     EXPECT_TRUE(r.jobs.empty());
     EXPECT_EQ(get(a).status, job_status::queued);
+}
+
+TEST_F(BrokerTest, ADeferredStartReadsAsRunningAndTheCompletionWritesItOut) {
+    listen(broker_->updates_channel());
+    // Until the subscription is live: a submit's event arrives.
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+         updates_.empty() && std::chrono::steady_clock::now() < deadline;) {
+        submit_to("warm");
+        ctx_.run_for(std::chrono::milliseconds{20});
+    }
+    ASSERT_FALSE(updates_.empty());
+    auto a = submit_to("q");
+    auto b = submit_to("q");
+    clock_.advance(std::chrono::milliseconds{40});
+    const millis started = now();
+    const std::string ts = std::to_string(started);
+    auto took = take("q", {a, b});
+    ASSERT_EQ(took.jobs.size(), 2u);
+    for (const auto& j : took.jobs) {
+        EXPECT_EQ(j.attempt, 1);
+        EXPECT_EQ(j.history, 2);  // the implied queued entry, then this start
+        EXPECT_EQ(j.pending_start, "S" + ts + " 1 w1");
+        EXPECT_EQ(j.payload, "{}");
+    }
+    // The take wrote the status and the pending start only: no attempt count, no entry.
+    const auto rec_a = key("q", "job:" + a);
+    EXPECT_EQ(redis().hget(rec_a, "st"), "S" + ts + " w1");
+    EXPECT_EQ(redis().hget(rec_a, "attempts"), "");
+    EXPECT_EQ(redis().hget(rec_a, "hn"), "1");
+    // Every reader merges it.
+    auto rec = get(a);
+    EXPECT_EQ(rec.status, job_status::in_progress);
+    EXPECT_EQ(rec.attempts, 1);
+    EXPECT_EQ(rec.started_at, started);
+    EXPECT_EQ(rec.worker_id, "w1");
+    const std::string start_json = R"({"status":"in_progress","ts":)" + ts + R"(,"attempt":1,"worker_id":"w1"})";
+    EXPECT_EQ(event_data(a), (std::vector<std::string>{std::string{"1-0 "} + R"({"status":"queued","ts":)" +
+                                                           std::to_string(started - 40) + "}",
+                                                       "2-0 " + start_json}));
+    EXPECT_EQ(run(broker_->last_event(a)).value().value().id, "2-0");
+    EXPECT_EQ(run(broker_->events(a, "1-0", 100)).value().size(), 1u);
+    EXPECT_TRUE(run(broker_->events(a, "2-0", 100)).value().empty());
+    // The job_started events come from the worker's side, with the attempt.
+    std::string started_msg;
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+         started_msg.empty() && std::chrono::steady_clock::now() < deadline;) {
+        ctx_.run_for(std::chrono::milliseconds{10});
+        for (const auto& m : updates_)
+            if (m.find("job_started") != std::string::npos) started_msg = m;
+    }
+    for (const auto& id : {a, b})
+        EXPECT_NE(started_msg.find(R"({"type":"job_started","job_id":")" + id + R"(","queue":"q","status":"in_progress","ts":)" +
+                                   ts + R"(,"attempt":1,"worker_id":"w1"})"),
+                  std::string::npos)
+            << started_msg;
+    // Progress follows the pending start (entry 2), which stays pending.
+    ASSERT_TRUE(run(broker_->progress("q", {a, took.jobs[0].token}, 50, "half", now())).has_value());
+    EXPECT_EQ(redis().hget(rec_a, "st"), "S" + ts + " w1");
+    auto evs = run(broker_->events(a, "0", 100)).value();
+    ASSERT_EQ(evs.size(), 3u);
+    EXPECT_EQ(evs[2].id, "2-1");
+    EXPECT_EQ(evs[2].type, "progress");
+    // The completion writes the start entry and the attempt beside its own entry,
+    // on the short-result path (a) and the long one (b).
+    clock_.advance(std::chrono::milliseconds{25});
+    std::vector<completion> done{done_for(took.jobs[0], "1", std::chrono::seconds{3600}),
+                                 done_for(took.jobs[1], "\"" + std::string(200, 'x') + "\"", std::chrono::seconds{60})};
+    auto out = run(broker_->complete("q", done, now())).value();
+    ASSERT_TRUE(out.at(0).has_value());
+    ASSERT_TRUE(out.at(1).has_value());
+    for (const auto& id : {a, b}) {
+        const auto record = key("q", "job:" + id);
+        EXPECT_EQ(redis().hget(record, "st"), "") << id;
+        EXPECT_EQ(redis().hget(record, "attempts"), "1") << id;
+        EXPECT_EQ(redis().hget(record, "h2"), "S" + ts + " 1 w1") << id;
+        EXPECT_EQ(redis().hget(record, "hn"), "3") << id;
+        rec = get(id);
+        EXPECT_EQ(rec.status, job_status::completed) << id;
+        EXPECT_EQ(rec.attempts, 1) << id;
+        EXPECT_EQ(rec.started_at, started) << id;
+        EXPECT_EQ(rec.completed_at, started + 25) << id;
+        auto all = event_data(id);
+        ASSERT_GE(all.size(), 3u) << id;
+        EXPECT_EQ(all[1], "2-0 " + start_json) << id;
+        EXPECT_NE(all.back().find(R"("status":"completed")"), std::string::npos) << id;
+    }
+    EXPECT_EQ(run(broker_->get_result(b)).value().data, "\"" + std::string(200, 'x') + "\"");
+}
+
+TEST_F(BrokerTest, EveryOtherWayOutOfADeferredStartWritesTheStartFirst) {
+    const auto start_of = [&](const std::string& id) { return redis().hget(key("q", "job:" + id), "h2"); };
+    const std::string ts = std::to_string(now());
+    // A retryable failure: the attempt counts, the start precedes the retry entry.
+    job_spec s;
+    s.queue = "q";
+    s.payload = "{}";
+    s.max_retries = 1;
+    auto f = submit(s);
+    auto job = take("q", {f}).jobs.at(0);
+    std::vector<failure> boom{{f, job.token, "boom", true, std::chrono::milliseconds{10}}};
+    ASSERT_EQ(run(broker_->fail("q", boom, now())).value().at(0), fail_outcome::retrying);
+    auto rec = get(f);
+    EXPECT_EQ(rec.status, job_status::scheduled);
+    EXPECT_EQ(rec.attempts, 1);
+    EXPECT_EQ(start_of(f), "S" + ts + " 1 w1");
+    EXPECT_EQ(redis().hget(key("q", "job:" + f), "st"), "");
+    auto evs = event_data(f);
+    ASSERT_EQ(evs.size(), 3u);
+    EXPECT_NE(evs[2].find(R"("status":"scheduled")"), std::string::npos) << evs[2];
+    EXPECT_NE(evs[2].find(R"("attempt":1)"), std::string::npos) << evs[2];
+    // Its second attempt (a deferred start again) fails for good: attempt 2 counted.
+    clock_.advance(std::chrono::milliseconds{20});
+    ASSERT_EQ(run(broker_->promote_due("q", now())).value(), 1u);
+    job = take("q", {f}).jobs.at(0);
+    EXPECT_EQ(job.attempt, 2);
+    EXPECT_EQ(job.history, 5);  // queued, start, retry, queued (due), this start
+    boom = {{f, job.token, "boom", true, std::chrono::milliseconds{10}}};
+    ASSERT_EQ(run(broker_->fail("q", boom, now())).value().at(0), fail_outcome::failed);
+    rec = get(f);
+    EXPECT_EQ(rec.status, job_status::failed);
+    EXPECT_EQ(rec.attempts, 2);
+    EXPECT_EQ(event_data(f).size(), 6u);  // queued, start, retry, queued (due), start, failed
+
+    // A release hands the job back without counting the attempt; its start stays in the history.
+    auto r = submit_to("q");
+    const std::string rts = std::to_string(now());
+    job = take("q", {r}).jobs.at(0);
+    std::vector<lease_ref> leases{{r, job.token}};
+    ASSERT_TRUE(run(broker_->release("q", leases, now())).has_value());
+    rec = get(r);
+    EXPECT_EQ(rec.status, job_status::queued);
+    EXPECT_EQ(rec.attempts, 0);
+    EXPECT_EQ(rec.started_at, 0);
+    EXPECT_EQ(start_of(r), "S" + rts + " 1 w1");
+    EXPECT_EQ(take("q", {r}).jobs.at(0).attempt, 1);
+
+    // A lost lease: the reclaim counts the attempt and writes its start.
+    auto l = submit_to("q");
+    take("q", {l}, false, std::chrono::milliseconds{1000});
+    const std::string lts = std::to_string(now());
+    clock_.advance(std::chrono::seconds{2});
+    ASSERT_GE(run(broker_->reclaim_expired("q", now())).value(), 1u);
+    rec = get(l);
+    EXPECT_EQ(rec.status, job_status::queued);
+    EXPECT_EQ(rec.attempts, 1);
+    EXPECT_EQ(start_of(l), "S" + lts + " 1 w1");
+    EXPECT_NE(rec.error_message.find("attempt 1"), std::string::npos) << rec.error_message;
+
+    // Validating, then accepted: mark_running writes the start before its own entry.
+    auto v = submit_to("q");
+    job = take("q", {v}, true).jobs.at(0);
+    EXPECT_EQ(get(v).status, job_status::validating);
+    EXPECT_EQ(job.pending_start.front(), 'V');
+    ASSERT_TRUE(run(broker_->mark_running("q", {v, job.token}, now())).has_value());
+    EXPECT_EQ(start_of(v).front(), 'V');
+    EXPECT_EQ(get(v).status, job_status::in_progress);
+    job.history += 1;  // what the worker does after mark_running
+    job.pending_start.clear();
+    std::vector<completion> done{done_for(job, "1", std::chrono::seconds{60})};
+    ASSERT_TRUE(run(broker_->complete("q", done, now())).value().at(0).has_value());
+    evs = event_data(v);
+    ASSERT_EQ(evs.size(), 4u);  // queued, validating, in_progress, completed
+    EXPECT_NE(evs[1].find(R"("status":"validating")"), std::string::npos);
+    EXPECT_NE(evs[2].find(R"("status":"in_progress")"), std::string::npos);
+    EXPECT_NE(evs[3].find(R"("status":"completed")"), std::string::npos);
+    EXPECT_EQ(get(v).attempts, 1);
+
+    // A cancel request on a running job leaves the start pending; the cancel the
+    // worker then reports writes it out.
+    auto c = submit_to("q");
+    const std::string cts = std::to_string(now());
+    job = take("q", {c}).jobs.at(0);
+    ASSERT_TRUE(run(broker_->cancel(c, now())).has_value());
+    std::vector<failure> stop{{c, job.token, "cancelled", false, std::chrono::milliseconds{0}}};
+    run(broker_->fail("q", stop, now())).value();
+    rec = get(c);
+    EXPECT_EQ(rec.status, job_status::cancelled);
+    EXPECT_EQ(rec.attempts, 1);
+    EXPECT_EQ(start_of(c), "S" + cts + " 1 w1");
+}
+
+TEST_F(BrokerTest, ATakeOfAJobWhoseRecordIsGoneLeavesNothingBehind) {
+    auto a = submit_to("q");
+    auto b = submit_to("q");
+    redis().cmd({"DEL", key("q", "job:" + a)});  // lost (e.g. evicted) while queued
+    auto took = take("q", {a, b});
+    ASSERT_EQ(took.jobs.size(), 1u);
+    EXPECT_EQ(took.jobs[0].id, b);
+    EXPECT_EQ(redis().cmd_int({"EXISTS", key("q", "job:" + a)}), 0);
+    EXPECT_EQ(redis().zcard(key("q", "active")), 1);
+    EXPECT_EQ(redis().cmd_int({"HLEN", key("q", "leases")}), 1);
 }
 
 TEST_F(BrokerTest, WaitForWorkPeeksTheHeadInTheSameRoundTrip) {

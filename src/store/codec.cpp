@@ -76,6 +76,17 @@ std::string completed_entry(millis ts, millis duration, millis wait, bool compac
            std::to_string(wait);
 }
 
+std::string start_entry(std::string_view st, int attempt) {
+    if (st.size() < 2 || (st.front() != 'S' && st.front() != 'V')) return {};
+    const auto sp = st.find(' ');
+    if (sp == std::string_view::npos) return {};
+    std::string out{st.substr(0, sp)};
+    out += ' ';
+    out += std::to_string(attempt);
+    out += st.substr(sp);
+    return out;
+}
+
 std::string history_json(std::string stored) {
     if (stored.empty() || stored.front() == '{') return stored;
     const char code = stored.front();
@@ -159,6 +170,8 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
     std::vector<std::pair<long long, std::string_view>> payload_pieces;
     // The history entries h1..h<hn> by number (for the times the compact ones carry).
     std::vector<std::pair<long long, std::string_view>> entries;
+    long long history = 0;
+    std::string_view pending_start;
     for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
         std::string_view k = e[i].str;
         const std::string& v = e[i + 1].str;
@@ -176,7 +189,8 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
                 if (k == "error_message") j.error_message = v;
                 break;
             case 'h':
-                if (k.size() > 1 && k != "hn") entries.emplace_back(to_ll(k.substr(1)), v);
+                if (k == "hn") history = to_ll(v);
+                else if (k.size() > 1) entries.emplace_back(to_ll(k.substr(1)), v);
                 break;
             case 'i':
                 if (k == "id") j.id = v;
@@ -208,6 +222,8 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
                     j.scheduled_at = to_ll(v);
                 } else if (k == "started_at") {
                     j.started_at = to_ll(v);
+                } else if (k == "st") {
+                    pending_start = v;
                 }
                 break;
             case 't':
@@ -226,6 +242,12 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
     }
     std::sort(payload_pieces.begin(), payload_pieces.end());
     for (const auto& [n, piece] : payload_pieces) j.payload += piece;
+    // A pending start: the attempt it began, and the entry after the stored ones.
+    std::string started;
+    if (!pending_start.empty()) {
+        started = start_entry(pending_start, ++j.attempts);
+        if (!started.empty()) entries.emplace_back(history + 1, started);
+    }
     apply_entry_times(j, std::move(entries));
     if (j.status == job_status::completed) {
         // Records of this version leave out what completion implies: progress 100,

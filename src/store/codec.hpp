@@ -19,7 +19,8 @@ namespace spool::store::codec {
 // Decodes an HGETALL reply (flat field/value array). errc::job_not_found when empty.
 // `now` turns a completed job whose result TTL passed into `expired`. started_at,
 // worker_id and completed_at come from the compact history entries when the record
-// has them (below), else from the fields of that name.
+// has them (below), else from the fields of that name. A pending start (`st`)
+// counts as the attempt it began and as the entry after the stored history.
 result<job_record> decode_job(const redis::reply& fields, millis now);
 
 // A record's inline result (stored bytes, its pieces joined: result, result+2 ..
@@ -41,6 +42,10 @@ result<std::string> decode_result(std::string_view stored);
 // Every other entry (and every entry of earlier versions) is its JSON text.
 // The completion entry; its JSON when `compact` is false (the earlier layout).
 std::string completed_entry(millis ts, millis duration, millis wait, bool compact = true);
+// A pending start (field `st`: `S<ts> <worker id>` or `V…`, written by `take`
+// without reading the record; docs/keys.md) as the history entry of attempt
+// `attempt`: `S<ts> <attempt> <worker id>`. Empty when `st` is not one.
+std::string start_entry(std::string_view st, int attempt);
 // The JSON text of a stored entry; a JSON entry is returned as it is, an empty
 // one stays empty (a write not finished yet).
 std::string history_json(std::string stored);

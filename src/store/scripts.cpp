@@ -52,16 +52,40 @@ local function hist(f, n, status, now, extra)
   f[#f + 1] = 'hn'; f[#f + 1] = n
   f[#f + 1] = 'h' .. n; f[#f + 1] = '{"status":"' .. status .. '","ts":' .. now .. extra .. '}'
 end
+-- A pending start (`st` = `S<ts> <worker>`, `V…` when validating; docs/keys.md):
+-- `take` leases and marks a job running without reading its record, so the
+-- attempt it began is not yet counted in `attempts` nor its entry in the history.
+-- True when `st` (a field's value) holds one.
+local function pending(st)
+  return st ~= nil and st ~= false and st ~= ''
+end
+-- The history entry of the pending start `st` for attempt number `attempt`:
+-- `S<ts> <attempt> <worker>` (codec.hpp).
+local function start_entry(st, attempt)
+  local head, worker = string.match(st, '^([SV]%d+) (.*)$')
+  return head .. ' ' .. istr(attempt) .. ' ' .. worker
+end
 -- A status change of a job whose history length is not known: one HSET with
--- `fields` (flat) and the history entry, published as `kind`.
+-- `fields` (flat) and the history entry, published as `kind`. A pending start is
+-- written out first (its attempt counted, its entry before this one); `fields`
+-- come after it in the HSET, so a caller's `attempts` wins.
 local function set_status(job_key, fields, kind, id, qjson, status, now, extra)
-  local raw = redis.call('HGET', job_key, 'hn')
+  local r = redis.call('HMGET', job_key, 'hn', 'st', 'attempts')
+  local f = {}
   -- A record a previous version wrote: its earlier events are in its stream.
-  if not raw then fields[#fields + 1] = 'legacy'; fields[#fields + 1] = 1 end
-  local n = (tonumber(raw) or 0) + 1
-  fields[#fields + 1] = 'status'; fields[#fields + 1] = status
-  hist(fields, n, status, now, extra)
-  redis.call('HSET', job_key, unpack(fields))
+  if not r[1] then f[#f + 1] = 'legacy'; f[#f + 1] = 1 end
+  local n = (tonumber(r[1]) or 0) + 1
+  if pending(r[2]) then
+    local a = (tonumber(r[3]) or 0) + 1
+    f[#f + 1] = 'attempts'; f[#f + 1] = istr(a)
+    f[#f + 1] = 'h' .. istr(n); f[#f + 1] = start_entry(r[2], a)
+    f[#f + 1] = 'st'; f[#f + 1] = ''
+    n = n + 1
+  end
+  for _, v in ipairs(fields) do f[#f + 1] = v end
+  f[#f + 1] = 'status'; f[#f + 1] = status
+  hist(f, n, status, now, extra)
+  redis.call('HSET', job_key, unpack(f))
   note(kind, id, qjson, status, now, extra)
 end
 -- A compact record leaves out limits at their built-in defaults (spool/job.hpp,
@@ -417,6 +441,12 @@ const redis::script& take(bool compact) {
 -- still queued are leased (fresh fencing tokens, deadline in `active`) and
 -- started; ones another worker took meanwhile are skipped. Due scheduled jobs
 -- are left to `claim` (their keys are not declared here): next_due tells.
+-- Deferred start (compact records, candidates given): the record is not read. Each
+-- taken job gets `status` and a pending start `st` = `S<now> <worker>` in one HSET;
+-- the worker reads the records itself (HGETALL, pipelined behind this call) and
+-- publishes the job_started events, and the first status change after this one
+-- (complete, fail, release, reclaim, mark_running: set_status) writes the attempt
+-- count and the start entry. Readers merge a pending start (codec::decode_job).
 -- Head mode (ARGV[9] is ''): the candidates are the first ARGV[10] ids of `queued`
 -- as the script finds them, and their record keys are made here from KEYS[1] (the
 -- queue's own keys, so the same slot). A worker queues this call behind its
@@ -429,7 +459,8 @@ const redis::script& take(bool compact) {
 -- ARGV[7] lease ms  ARGV[8] how many next candidates to return; then the candidate ids,
 --   or '' and how many to take (head mode)
 -- returns {-1} when paused, else {next_due_ms_or_0, {next ids}, id1, token1, fields1, ...} with
--- fields as `start` returns them; in head mode followed by the time used (ms)
+-- fields as `start` returns them; in head mode followed by the time used (ms). A
+-- deferred start returns {next_due_ms_or_0, {next ids}, id1, token1, id2, token2, ...}.
 if redis.call('HGET', KEYS[5], 'paused') == '1' then return {-1} end
 local now, channel, queue, worker, status = ARGV[1], ARGV[2], ARGV[4], ARGV[5], ARGV[6]
 local head = ARGV[9] == ''
@@ -458,19 +489,28 @@ end
 if #taken > 0 then
   redis.call('ZREM', KEYS[1], unpack(taken))
   local tokens = lease_ids(taken, KEYS[3], KEYS[4], KEYS[5], now, ARGV[7])
-  local b = starts(queue, status, now, worker)
-  local gone = {}
-  for j, id in ipairs(taken) do
-    local f = start_one(job_keys[idx[j]], id, now, status, worker, b)
-    if f then
-      out[#out + 1] = id; out[#out + 1] = tokens[j]; out[#out + 1] = f
-    else
-      gone[#gone + 1] = id
+  if compact and not head then
+    local st = 'S' .. now .. ' ' .. worker
+    if status == 'validating' then st = 'V' .. now .. ' ' .. worker end
+    for j, id in ipairs(taken) do
+      redis.call('HSET', job_keys[idx[j]], 'status', status, 'st', st)
+      out[#out + 1] = id; out[#out + 1] = tokens[j]
     end
-  end
-  if #gone > 0 then
-    redis.call('ZREM', KEYS[3], unpack(gone))
-    redis.call('HDEL', KEYS[4], unpack(gone))
+  else
+    local b = starts(queue, status, now, worker)
+    local gone = {}
+    for j, id in ipairs(taken) do
+      local f = start_one(job_keys[idx[j]], id, now, status, worker, b)
+      if f then
+        out[#out + 1] = id; out[#out + 1] = tokens[j]; out[#out + 1] = f
+      else
+        gone[#gone + 1] = id
+      end
+    end
+    if #gone > 0 then
+      redis.call('ZREM', KEYS[3], unpack(gone))
+      redis.call('HDEL', KEYS[4], unpack(gone))
+    end
   end
 end
 out[2] = queue_head(KEYS[1], KEYS[6], ARGV[8])
@@ -538,8 +578,10 @@ const redis::script& complete(bool compact) {
 -- ARGV[6] the batch's job_updates message, built by the caller: a JSON array of one
 --   job_completed event per job, in order, joined by ','; published as it is when
 --   every job completes, else cut into the completed jobs' events
---   per job from ARGV[7+9i]: id, token, stored result, ttl seconds, result size (uncompressed bytes),
---   unique_key, history length after this entry, history entry JSON, its event's length in ARGV[6]
+--   per job from ARGV[7+11i]: id, token, stored result, ttl seconds, result size (uncompressed bytes),
+--   unique_key, history length after this entry, history entry JSON, its event's length in ARGV[6],
+--   the attempt number and the start entry of a pending start ('' when the record has its start:
+--   then the attempt is not written); the start entry goes in just before the completion entry
 -- returns per job 1, or 0 when the token no longer matches (a newer attempt owns the job);
 --   then, when completed jobs had children waiting, the number of `resolved` entries made
 local now, channel = ARGV[1], ARGV[2]
@@ -550,22 +592,32 @@ local ids, scored = {}, {}
 local n = (#KEYS - 6) / 2
 local check_cancels = redis.call('SCARD', KEYS[6]) > 0
 local want = {}
-for i = 0, n - 1 do want[i + 1] = ARGV[7 + 9 * i] end
+for i = 0, n - 1 do want[i + 1] = ARGV[7 + 11 * i] end
 local held = redis.call('HMGET', KEYS[2], unpack(want))
 local message, at, spans = ARGV[6], 2, {}
 for i = 0, n - 1 do
-  local a = 7 + 9 * i
+  local a = 7 + 11 * i
   local id = ARGV[a]
   local len = tonumber(ARGV[a + 8])
   if held[i + 1] ~= ARGV[a + 1] then
     out[#out + 1] = 0
   else
-    local stored, hn, ttl = ARGV[a + 2], ARGV[a + 6], ARGV[a + 3]
+    local stored, hn, ttl, start = ARGV[a + 2], ARGV[a + 6], ARGV[a + 3], ARGV[a + 10]
     if compact and #stored <= 64 and #stored <= inline and ttl == default_ttl then
-      redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'result_size', ARGV[a + 4],
-        'result', stored, 'hn', hn, 'h' .. hn, ARGV[a + 7])
+      if start ~= '' then
+        redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'result_size', ARGV[a + 4],
+          'result', stored, 'attempts', ARGV[a + 9], 'st', '', 'h' .. istr(tonumber(hn) - 1), start,
+          'hn', hn, 'h' .. hn, ARGV[a + 7])
+      else
+        redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'result_size', ARGV[a + 4],
+          'result', stored, 'hn', hn, 'h' .. hn, ARGV[a + 7])
+      end
     else
       local f = {'status', 'completed', 'result_size', ARGV[a + 4], 'hn', hn, 'h' .. hn, ARGV[a + 7]}
+      if start ~= '' then
+        f[#f + 1] = 'attempts'; f[#f + 1] = ARGV[a + 9]; f[#f + 1] = 'st'; f[#f + 1] = ''
+        f[#f + 1] = 'h' .. istr(tonumber(hn) - 1); f[#f + 1] = start
+      end
       if not compact then f[#f + 1] = 'completed_at'; f[#f + 1] = now end
       if ttl ~= default_ttl then f[#f + 1] = 'ttl'; f[#f + 1] = ttl end
       if #stored <= inline then
@@ -631,13 +683,17 @@ for i = 0, n - 1 do
     local job_key = KEYS[10 + i]
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
-    local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'created_at', 'started_at', 'hn')
+    local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'created_at', 'started_at', 'hn', 'st')
     local attempts, max_retries = tonumber(f[1]) or 1, tonumber(f[2]) or default_max_retries
     local started = tonumber(f[4])
     -- A running job's last entry is its start (or, once a validating job was
-    -- accepted, the one before): a compact one (`S<ts> …`, `V…`) says when.
+    -- accepted, the one before): a compact one (`S<ts> …`, `V…`) says when. A
+    -- pending start (set_status writes it out below) is this attempt's.
     local hn = tonumber(f[5])
-    if hn and hn > 1 then
+    if pending(f[6]) then
+      attempts = (tonumber(f[1]) or 0) + 1
+      started = tonumber(string.match(f[6], '^[SV](%d+) '))
+    elseif hn and hn > 1 then
       local e = redis.call('HMGET', job_key, 'h' .. hn, 'h' .. (hn - 1))
       started = tonumber(string.match(e[1] or '', '^[SV](%d+) ') or string.match(e[2] or '', '^[SV](%d+) ')) or started
     end
@@ -689,9 +745,10 @@ for i = 0, n - 1 do
     if redis.call('SREM', KEYS[5], id) == 1 then
       to_cancelled(job_key, KEYS[6], KEYS[7], KEYS[8], id, qjson, now)
     else
-      local f = redis.call('HMGET', job_key, 'priority', 'created_at', 'attempts')
+      local f = redis.call('HMGET', job_key, 'priority', 'created_at', 'attempts', 'st')
+      -- The attempt handed back is not counted (a pending start's was not yet).
       local attempts = tonumber(f[3]) or 0
-      if attempts > 0 then attempts = attempts - 1 end
+      if attempts > 0 and not pending(f[4]) then attempts = attempts - 1 end
       redis.call('HDEL', job_key, 'worker_id', 'started_at', 'token')
       set_status(job_key, {'attempts', attempts, 'progress', 0}, 'job_retrying', id, qjson, 'queued', now,
         ',"reason":"worker shutdown"')
@@ -739,12 +796,15 @@ const redis::script& progress() {
 -- returns 1, or 0 when the lease is gone
 local id = ARGV[5]
 if redis.call('HGET', KEYS[1], id) ~= ARGV[6] then return 0 end
-local f = redis.call('HMGET', KEYS[2], 'status', 'hn')
+local f = redis.call('HMGET', KEYS[2], 'status', 'hn', 'st')
 local status = f[1] or 'in_progress'
+-- A pending start is the history entry after the stored ones (it stays pending).
+local hn = tonumber(f[2]) or 0
+if pending(f[3]) then hn = hn + 1 end
 local extra = ',"progress":' .. tonumber(ARGV[7]) .. ',"message":' .. cjson.encode(ARGV[8])
 redis.call('HSET', KEYS[2], 'progress', ARGV[7], 'progress_message', ARGV[8])
 redis.call('HINCRBY', KEYS[2], 'pn', 1)
-local len = redis.call('RPUSH', KEYS[3], (f[2] or 0) .. '|{"status":"' .. status .. '","ts":' .. ARGV[1] .. extra .. '}')
+local len = redis.call('RPUSH', KEYS[3], istr(hn) .. '|{"status":"' .. status .. '","ts":' .. ARGV[1] .. extra .. '}')
 if len > tonumber(ARGV[3]) then redis.call('LTRIM', KEYS[3], len - tonumber(ARGV[3]), -1) end
 note('job_progress', id, cjson.encode(ARGV[4]), status, ARGV[1], extra)
 flush(ARGV[2])
@@ -756,6 +816,8 @@ return 1
 const redis::script& mark_running() {
     static const redis::script s = make(R"lua(
 -- mark_running: validating -> in_progress once the handler accepted its input. Fenced.
+-- A pending start is written out first (set_status): the caller's complete then
+-- passes no start entry.
 -- KEYS[1] leases  KEYS[2] job
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] id  ARGV[6] token
 -- returns 1, or 0 when the lease is gone
@@ -789,8 +851,10 @@ for i = 0, #ARGV - 5 do
     redis.call('HDEL', KEYS[2], id)
     count = count + 1
     if redis.call('EXISTS', job_key) == 1 then
-      local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'priority', 'created_at', 'scheduled_at')
+      local f = redis.call('HMGET', job_key, 'attempts', 'max_retries', 'priority', 'created_at', 'scheduled_at', 'st')
       local attempts, max_retries = tonumber(f[1]) or 0, tonumber(f[2]) or default_max_retries
+      -- A pending start's attempt counts (set_status writes it out).
+      if pending(f[6]) then attempts = attempts + 1 end
       local err = 'lease expired: the worker running attempt ' .. attempts .. ' stopped responding'
       if redis.call('SREM', KEYS[8], id) == 1 then
         to_cancelled(job_key, KEYS[9], KEYS[6], KEYS[5], id, qjson, now)

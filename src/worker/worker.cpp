@@ -392,7 +392,10 @@ struct worker::impl {
             if (o.what == outcome::kind::ok && !is_cancelled(*rj)) {
                 store::lease_ref lease{rj->job.id, rj->job.token};
                 auto r = co_await broker_->mark_running(q->name, std::move(lease), now());
-                if (r) ++rj->job.history;
+                if (r) {
+                    ++rj->job.history;
+                    rj->job.pending_start.clear();  // mark_running wrote the start out
+                }
                 if (!r && r.error() == errc::lease_lost) rj->lost = true;
             }
         }
@@ -524,7 +527,9 @@ struct worker::impl {
                                     rj->job.started_at,
                                     rj->job.created_at,
                                     rj->job.unique_key,
-                                    rj->job.history};
+                                    rj->job.history,
+                                    rj->job.attempt,
+                                    rj->job.pending_start};
                 auto r = co_await complete_batched(q, std::move(c));
                 if (r) {
                     ++stats_.completed;

@@ -234,15 +234,17 @@ TEST_F(ProcessTest, WorkerKilledWithACompletionBatchInFlightLosesNothingAndFinis
         process w{worker_args(id), dir_ + "/" + id + ".log"};
         ASSERT_TRUE(wait_until([&] { return completed() >= 100 * (round + 1); }, 30s));
         redis().cmd({"CLIENT", "PAUSE", "10000", "WRITE"});
-        // The worker's next script call (a completion batch, or a claim with
-        // completions pipelined behind it) is now held by Redis.
+        // The worker's next write (a completion batch, a claim with completions
+        // pipelined behind it, or a take's job_started events with the next
+        // completions behind them) is now held by Redis.
         bool held = wait_until(
             [&] {
                 auto clients = redis().cmd_str({"CLIENT", "LIST"});
                 std::istringstream lines{clients};
                 for (std::string line; std::getline(lines, line);)
                     if (line.find("name=spool-worker:" + id + " ") != std::string::npos &&
-                        line.find("flags=b") != std::string::npos && line.find("cmd=evalsha") != std::string::npos)
+                        line.find("flags=b") != std::string::npos &&
+                        (line.find("cmd=evalsha") != std::string::npos || line.find("cmd=publish") != std::string::npos))
                         return true;
                 return false;
             },
@@ -250,7 +252,7 @@ TEST_F(ProcessTest, WorkerKilledWithACompletionBatchInFlightLosesNothingAndFinis
         w.signal(SIGKILL);
         w.wait_exit(5s);
         redis().cmd({"CLIENT", "UNPAUSE"});
-        ASSERT_TRUE(held) << "the worker sent no script call while Redis was paused";
+        ASSERT_TRUE(held) << "the worker sent no write while Redis was paused";
     }
     process finisher{worker_args("finisher"), dir_ + "/finisher.log"};
     ASSERT_TRUE(wait_until([&] { return completed() == jobs; }, 60s)) << completed();
