@@ -880,6 +880,27 @@ TEST_F(BrokerTest, StaleCandidatesFallBackToTheFullClaim) {
     EXPECT_EQ(ids, (std::set<std::string>{c, delayed}));
 }
 
+TEST_F(BrokerTest, ACandidatePushedBackByHigherPrioritiesWaitsItsTurn) {
+    auto x = submit_to("q", 0);
+    auto h1 = submit_to("q", 5);  // came after the worker saw `x` at the head
+    auto h2 = submit_to("q", 5);
+    // The take looks at the head (its candidates and the next ones: two ids),
+    // does not find `x` there, and the full claim takes the head instead.
+    auto got = take("q", {x});
+    ASSERT_EQ(got.jobs.size(), 1u);
+    EXPECT_EQ(got.jobs[0].id, h1);
+    EXPECT_EQ(get(x).status, job_status::queued);
+    EXPECT_EQ(got.next, (std::vector<std::string>{h2}));
+    // A candidate inside the head is taken wherever it is; the head left behind
+    // comes from the same read.
+    auto y = submit_to("q", 0);
+    auto both = take("q", {h2, y});  // y is third: h2, x, y
+    ASSERT_EQ(both.jobs.size(), 2u);
+    EXPECT_EQ(both.jobs[0].id, h2);
+    EXPECT_EQ(both.jobs[1].id, y);
+    EXPECT_EQ(both.next, (std::vector<std::string>{x}));
+}
+
 TEST_F(BrokerTest, TakeHonoursPause) {
     auto a = submit_to("q");
     run(broker_->pause("q")).value();

@@ -438,8 +438,10 @@ const redis::script& take(bool compact) {
     static const char* const body = R"lua(
 -- take: claim + start in one step for candidates the worker already knows (the
 -- head of `queued` as the last claim/take or the wake-up saw it). Candidates
--- still queued are leased (fresh fencing tokens, deadline in `active`) and
--- started; ones another worker took meanwhile are skipped. Due scheduled jobs
+-- still at the head of `queued` (its first #candidates + ARGV[8] ids: one read that
+-- also gives the next candidates) are leased (fresh fencing tokens, deadline in
+-- `active`) and started; ones another worker took meanwhile, or that newer jobs of
+-- a higher priority pushed back, are skipped. Due scheduled jobs
 -- are left to `claim` (their keys are not declared here): next_due tells.
 -- Deferred start (compact records, candidates given): the record is not read. Each
 -- taken job gets `status` and a pending start `st` = `S<now> <worker>` in one HSET;
@@ -464,16 +466,26 @@ const redis::script& take(bool compact) {
 if redis.call('HGET', KEYS[5], 'paused') == '1' then return {-1} end
 local now, channel, queue, worker, status = ARGV[1], ARGV[2], ARGV[4], ARGV[5], ARGV[6]
 local head = ARGV[9] == ''
+local want = tonumber(ARGV[8])
 local cand, job_keys = {}, {}
 if head then
   local t = redis.call('TIME')
   local redis_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   if redis_now > tonumber(now) then now = string.format('%d', redis_now) end
-  cand = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[10]) - 1)
-  local base = string.sub(KEYS[1], 1, -7)
-  for i, id in ipairs(cand) do job_keys[i] = base .. 'job:' .. id end
 else
   for i = 1, #ARGV - 8 do cand[i] = ARGV[8 + i]; job_keys[i] = KEYS[6 + i] end
+end
+-- The head of `queued` (as many ids as this call may take and then report as
+-- the next candidates): a candidate in it is still queued; one behind it (newer
+-- jobs of a higher priority came first) waits for a later take.
+local take_n = #cand
+if head then take_n = tonumber(ARGV[10]) end
+local window = redis.call('ZRANGE', KEYS[1], 0, take_n + want - 1)
+if head then
+  local base = string.sub(KEYS[1], 1, -7)
+  for i = 1, math.min(take_n, #window) do
+    cand[i] = window[i]; job_keys[i] = base .. 'job:' .. window[i]
+  end
 end
 local n = #cand
 local out = {next_due_of(KEYS[2]), {}}
@@ -481,10 +493,11 @@ if n == 0 then
   if head then out[#out + 1] = now end
   return out
 end
-local scores = redis.call('ZMSCORE', KEYS[1], unpack(cand))
+local queued = {}
+for _, id in ipairs(window) do queued[id] = true end
 local taken, idx = {}, {}
 for i = 1, n do
-  if scores[i] then taken[#taken + 1] = cand[i]; idx[#idx + 1] = i end
+  if queued[cand[i]] then taken[#taken + 1] = cand[i]; idx[#idx + 1] = i end
 end
 if #taken > 0 then
   redis.call('ZREM', KEYS[1], unpack(taken))
@@ -513,7 +526,14 @@ if #taken > 0 then
     end
   end
 end
-out[2] = queue_head(KEYS[1], KEYS[6], ARGV[8])
+-- The next candidates: the head left behind, from the window.
+local left = {}
+for _, id in ipairs(taken) do queued[id] = false end
+for _, id in ipairs(window) do
+  if queued[id] and #left < want then left[#left + 1] = id end
+end
+if #left > 0 then redis.call('ZADD', KEYS[6], 0, 'w') end
+out[2] = left
 flush(channel)
 if head then out[#out + 1] = now end
 return out
