@@ -75,6 +75,7 @@ struct worker::impl {
         millis cancel_at = 0;  // when a cancellation was delivered
         bool hard_stopped = false;
         bool lost = false;
+        bool slot_held = true;  // false once the handler returned (its outcome is being reported)
         asio::cancellation_signal hard_stop;
         std::unique_ptr<asio::steady_timer> cancel_waiter;
         // Progress is coalesced: at most one write in flight, the latest value wins.
@@ -95,7 +96,8 @@ struct worker::impl {
     // The jobs of one logical queue over all its partitions (its concurrency limit).
     struct group_state {
         int running = 0;
-        int reserved = 0;  // slots held by claims on their way
+        int reserved = 0;   // slots held by claims on their way
+        int reporting = 0;  // jobs whose handler returned and whose outcome is on its way
     };
 
     // One physical queue: a partition of a logical queue (partition 0 is the queue itself).
@@ -136,7 +138,8 @@ struct worker::impl {
     int slot_waiters_ = 0;   // claimers waiting for a free slot
     std::size_t wake_from_ = 0;  // the claimer finish() wakes first (turns rotate)
     std::unordered_map<std::string, std::shared_ptr<running_job>> running_;
-    int total_running_ = 0;
+    int total_running_ = 0;  // handlers running
+    int reporting_ = 0;      // jobs whose handler returned, their outcome on its way
     task_group tasks_;
     bool started_ = false, stopping_ = false;
     asio::steady_timer idle_;  // cancelled whenever running_ becomes empty or the last claim returns
@@ -160,9 +163,14 @@ struct worker::impl {
         log_->warn("{}", what);
     }
 
+    // Slots for handlers: the concurrency less the handlers running and the claims on
+    // their way. Outcomes being reported hold none, unless more than the concurrency
+    // of them wait (Redis is slower than the handlers): then the excess does.
     int free_slots(const queue_state& q) const {
-        int free = opts_.concurrency - total_running_ - reserved_;
-        if (q.opts.concurrency > 0) free = std::min(free, q.opts.concurrency - q.group->running - q.group->reserved);
+        int free = opts_.concurrency - total_running_ - reserved_ - std::max(0, reporting_ - opts_.concurrency);
+        if (q.opts.concurrency > 0)
+            free = std::min(free, q.opts.concurrency - q.group->running - q.group->reserved -
+                                      std::max(0, q.group->reporting - q.opts.concurrency));
         return free;
     }
 
@@ -408,6 +416,9 @@ struct worker::impl {
             if (!rj->progress_settled) rj->progress_settled = std::make_unique<asio::steady_timer>(io_, forever);
             co_await rj->progress_settled->async_wait(use_tuple);
         }
+        // The handler is done: its slot goes to the next job while the outcome is
+        // written (completions are batched: the next take need not wait for them).
+        free_slot(*rj);
         co_await report(rj, std::move(o));
         finish(rj);
     }
@@ -642,14 +653,28 @@ struct worker::impl {
         if (rj->progress_settled) rj->progress_settled->cancel();
     }
 
-    void finish(const std::shared_ptr<running_job>& rj) {
-        running_.erase(rj->job.id);
-        --rj->q->running;
-        --rj->q->group->running;
+    // The handler returned: its slot is free; the job stays in running_ (its lease
+    // renewed) until its outcome is written.
+    void free_slot(running_job& rj) {
+        if (!rj.slot_held) return;
+        rj.slot_held = false;
+        --rj.q->running;
+        --rj.q->group->running;
         --total_running_;
+        ++rj.q->group->reporting;
+        ++reporting_;
         // The process-wide concurrency is shared by every queue: a claimer of any
         // queue may be waiting for this slot, not only this job's own.
         wake_claimers();
+    }
+
+    // The outcome is written (or given up): the job is done here.
+    void finish(const std::shared_ptr<running_job>& rj) {
+        running_.erase(rj->job.id);
+        free_slot(*rj);
+        --rj->q->group->reporting;
+        --reporting_;
+        wake_claimers();  // an excess of outcomes on their way may have held slots
         if (running_.empty()) idle_.cancel();
     }
 
