@@ -672,9 +672,14 @@ struct worker::impl {
     void finish(const std::shared_ptr<running_job>& rj) {
         running_.erase(rj->job.id);
         free_slot(*rj);
-        --rj->q->group->reporting;
+        auto& g = *rj->q->group;
+        // An excess of outcomes on their way held slots: one of them is free now.
+        // (Only then: each wake moves the turn to the next claimer.)
+        const bool held = reporting_ > opts_.concurrency ||
+                          (rj->q->opts.concurrency > 0 && g.reporting > rj->q->opts.concurrency);
+        --g.reporting;
         --reporting_;
-        wake_claimers();  // an excess of outcomes on their way may have held slots
+        if (held) wake_claimers();
         if (running_.empty()) idle_.cancel();
     }
 
