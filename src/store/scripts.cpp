@@ -191,6 +191,12 @@ local function start_one(job_key, id, now, status, worker, b)
   -- Limits at their defaults are absent ('': the worker takes the defaults).
   return {payload, attempts, f[3] or '', f[4] or '', f[5] or '', f[6], f[7] or '', n, f[9] or ''}
 end
+-- Leases of jobs whose record was found deleted at their start: dropped.
+local function drop_gone(active_key, leases_key, gone)
+  if #gone == 0 then return end
+  redis.call('ZREM', active_key, unpack(gone))
+  redis.call('HDEL', leases_key, unpack(gone))
+end
 -- The parts of start entries and job_started events shared by one batch. The
 -- history entry is the compact `S<ts> <attempt> <worker>` (`V` when validating;
 -- codec.hpp), so the record keeps short values.
@@ -520,10 +526,7 @@ if #taken > 0 then
         gone[#gone + 1] = id
       end
     end
-    if #gone > 0 then
-      redis.call('ZREM', KEYS[3], unpack(gone))
-      redis.call('HDEL', KEYS[4], unpack(gone))
-    end
+    drop_gone(KEYS[3], KEYS[4], gone)
   end
 end
 -- The next candidates: the head left behind, from the window.
@@ -569,10 +572,7 @@ for i = 0, n - 1 do
     out[#out + 1] = f
   end
 end
-if #gone > 0 then
-  redis.call('ZREM', KEYS[1], unpack(gone))
-  redis.call('HDEL', KEYS[2], unpack(gone))
-end
+drop_gone(KEYS[1], KEYS[2], gone)
 flush(channel)
 return out
 )lua";
