@@ -1125,12 +1125,11 @@ asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, s
         if (!r) co_return r.error();
         replies = std::move(*r);
     }
-    auto* r = &replies;
     std::vector<std::string> statuses;
     std::vector<std::pair<long long, std::string>> progress;  // (follows status s, data)
     std::size_t next = 0;
     if (read_status) {
-        for (auto& e : (*r)[next].elements) statuses.push_back(codec::history_json(std::move(e.str)));
+        for (auto& e : replies[next].elements) statuses.push_back(codec::history_json(std::move(e.str)));
         // Entry 1 of a job queued at once is not stored: it is its creation.
         if (cur.status == 0 && !legacy && !statuses.empty() && statuses.front().empty())
             statuses.front() = implied_first_entry(created);
@@ -1139,7 +1138,7 @@ asio::awaitable<result<std::vector<job_event>>> broker::events(std::string id, s
     if (want_status && !pending.empty()) statuses.push_back(codec::history_json(pending));
     long long g = std::max(cur.progress, first_g - 1);
     if (want_progress)
-        for (auto& e : (*r)[next].elements) {
+        for (auto& e : replies[next].elements) {
             auto bar = e.str.find('|');
             if (bar == std::string::npos) continue;
             progress.emplace_back(to_ll(std::string_view{e.str}.substr(0, bar)), e.str.substr(bar + 1));
@@ -1570,14 +1569,15 @@ std::string_view field_of(const reply& rec, std::string_view name) {
 }
 
 // One job a deferred start took, from its record read after the take (`rec`, an
-// HGETALL reply that shows the take's pending start): its attempt is the stored
+// HGETALL reply that shows the take's pending start `st`): its attempt is the stored
 // count + 1 and its start entry is still to be written (claimed_job::pending_start).
 // A record a previous version wrote (no `hn`) gets its start written at once
 // (`fixes`), as start_one would; a record deleted before the take (the take's HSET
 // made a stub of it) is dropped with its lease (`fixes`). False when the job is
 // not to run: deleted after the take (remove took the lease too) or such a stub.
-bool decode_deferred(const reply& rec, std::string id, std::int64_t token, const claim_request& req, const keys& k,
-                     millis now, std::vector<command>& fixes, claimed_job& j) {
+bool decode_deferred(const reply& rec, std::string_view st, std::string id, std::int64_t token,
+                     const claim_request& req, const keys& k, millis now, std::vector<command>& fixes,
+                     claimed_job& j) {
     auto d = codec::decode_job(rec, now);
     if (!d) return false;
     if (d->created_at == 0) {
@@ -1600,7 +1600,7 @@ bool decode_deferred(const reply& rec, std::string id, std::int64_t token, const
     j.parents = std::move(d->parents);
     j.started_at = now;
     j.lease_until = now + req.lease.count();
-    j.pending_start = codec::start_entry(field_of(rec, "st"), j.attempt);
+    j.pending_start = codec::start_entry(st, j.attempt);
     j.history = static_cast<int>(to_ll(hn)) + 1;
     if (hn.empty()) {
         // A previous version's record (its events in its stream): the start is
@@ -1672,10 +1672,14 @@ asio::awaitable<result<void>> broker::take_deferred(claim_request& req, millis n
         records.push_back(std::move((*r)[1 + at++]));
     }
     if (any_error(records, 0, records.size())) co_return errc::redis_error;
+    // Whether a record read shows this take's start (a deleted record shows nothing to doubt).
     const std::string mine = (req.validating ? "V" : "S") + std::to_string(now) + " " + req.worker_id;
+    const auto shows_take = [&mine](const reply& rec) {
+        return rec.elements.empty() || field_of(rec, "st") == mine;
+    };
     std::vector<std::size_t> stale;
     for (std::size_t i = 0; i < records.size(); ++i)
-        if (!records[i].elements.empty() && field_of(records[i], "st") != mine) stale.push_back(i);
+        if (!shows_take(records[i])) stale.push_back(i);
     if (!stale.empty()) {
         std::vector<command> reads;
         for (auto i : stale) reads.push_back(command{"HGETALL", k.job(req.queue, jobs[i].first)});
@@ -1688,11 +1692,9 @@ asio::awaitable<result<void>> broker::take_deferred(claim_request& req, millis n
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         // Still not this take's start: the lease is no longer ours (the reaper
         // reclaimed it already); leave the job to its owner.
-        if (!records[i].elements.empty() && field_of(records[i], "st") != mine &&
-            !field_of(records[i], "created_at").empty())
-            continue;
+        if (!shows_take(records[i])) continue;
         claimed_job j;
-        if (decode_deferred(records[i], std::move(jobs[i].first), jobs[i].second, req, k, now, fixes, j))
+        if (decode_deferred(records[i], mine, std::move(jobs[i].first), jobs[i].second, req, k, now, fixes, j))
             batch.jobs.push_back(std::move(j));
     }
     if (!fixes.empty()) {

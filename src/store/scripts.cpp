@@ -509,8 +509,7 @@ if #taken > 0 then
   redis.call('ZREM', KEYS[1], unpack(taken))
   local tokens = lease_ids(taken, KEYS[3], KEYS[4], KEYS[5], now, ARGV[7])
   if compact and not head then
-    local st = 'S' .. now .. ' ' .. worker
-    if status == 'validating' then st = 'V' .. now .. ' ' .. worker end
+    local st = (status == 'validating' and 'V' or 'S') .. now .. ' ' .. worker
     for j, id in ipairs(taken) do
       redis.call('HSET', job_keys[idx[j]], 'status', status, 'st', st)
       out[#out + 1] = id; out[#out + 1] = tokens[j]

@@ -75,7 +75,6 @@ struct worker::impl {
         millis cancel_at = 0;  // when a cancellation was delivered
         bool hard_stopped = false;
         bool lost = false;
-        bool slot_held = true;  // false once the handler returned (its outcome is being reported)
         asio::cancellation_signal hard_stop;
         std::unique_ptr<asio::steady_timer> cancel_waiter;
         // Progress is coalesced: at most one write in flight, the latest value wins.
@@ -110,7 +109,6 @@ struct worker::impl {
         handler h;
         queue_options opts;
         group_state* group;
-        int running = 0;
         std::shared_ptr<redis::connection> blocking;
         asio::steady_timer slot_free;
         std::vector<std::shared_ptr<pending_completion>> pending;
@@ -167,12 +165,14 @@ struct worker::impl {
     // their way. Outcomes being reported hold none, unless more than the concurrency
     // of them wait (Redis is slower than the handlers): then the excess does.
     int free_slots(const queue_state& q) const {
-        int free = opts_.concurrency - total_running_ - reserved_ - std::max(0, reporting_ - opts_.concurrency);
+        int free = opts_.concurrency - total_running_ - reserved_ - excess(reporting_, opts_.concurrency);
         if (q.opts.concurrency > 0)
             free = std::min(free, q.opts.concurrency - q.group->running - q.group->reserved -
-                                      std::max(0, q.group->reporting - q.opts.concurrency));
+                                      excess(q.group->reporting, q.opts.concurrency));
         return free;
     }
+    // Outcomes on their way beyond a concurrency `limit`: the slots they hold.
+    static int excess(int reporting, int limit) { return std::max(0, reporting - limit); }
 
     // Adds the claimer of one physical queue (at start, or a partition found later).
     queue_state* add_queue(std::string physical, const handler& h, queue_options qo) {
@@ -371,7 +371,6 @@ struct worker::impl {
         };
         rj->control->wait_cancelled = [this, weak]() { return wait_cancelled(weak); };
         running_.emplace(rj->job.id, rj);
-        ++q->running;
         ++q->group->running;
         ++total_running_;
         asio::co_spawn(io_, run_job(rj), asio::bind_cancellation_slot(rj->hard_stop.slot(), asio::detached));
@@ -653,12 +652,9 @@ struct worker::impl {
         if (rj->progress_settled) rj->progress_settled->cancel();
     }
 
-    // The handler returned: its slot is free; the job stays in running_ (its lease
-    // renewed) until its outcome is written.
+    // The handler returned (run_job, once per job): its slot is free; the job stays
+    // in running_ (its lease renewed) until its outcome is written.
     void free_slot(running_job& rj) {
-        if (!rj.slot_held) return;
-        rj.slot_held = false;
-        --rj.q->running;
         --rj.q->group->running;
         --total_running_;
         ++rj.q->group->reporting;
@@ -671,12 +667,11 @@ struct worker::impl {
     // The outcome is written (or given up): the job is done here.
     void finish(const std::shared_ptr<running_job>& rj) {
         running_.erase(rj->job.id);
-        free_slot(*rj);
         auto& g = *rj->q->group;
         // An excess of outcomes on their way held slots: one of them is free now.
         // (Only then: each wake moves the turn to the next claimer.)
-        const bool held = reporting_ > opts_.concurrency ||
-                          (rj->q->opts.concurrency > 0 && g.reporting > rj->q->opts.concurrency);
+        const bool held = excess(reporting_, opts_.concurrency) > 0 ||
+                          (rj->q->opts.concurrency > 0 && excess(g.reporting, rj->q->opts.concurrency) > 0);
         --g.reporting;
         --reporting_;
         if (held) wake_claimers();
