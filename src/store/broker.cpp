@@ -1838,7 +1838,7 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
                                       shown(queue), std::to_string(opts_.inline_result_bytes)};
         keys.reserve(keys.size() + 2 * (end - start));
-        args.reserve(args.size() + 1 + 11 * (end - start));
+        args.reserve(args.size() + 1 + 10 * (end - start));
         args.emplace_back();  // the batch's job_updates message (the script's ARGV[6])
         std::string message = "[";
         const std::string ts = std::to_string(now);
@@ -1869,7 +1869,6 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
                            R"({{"type":"job_completed","job_id":"{}","queue":"{}","status":"completed",{}}})", c.id,
                            shown(queue), timing);
             args.push_back(std::to_string(message.size() - before - (i > start ? 1 : 0)));
-            args.push_back(std::to_string(c.attempt));
             args.push_back(std::move(c.pending_start));
         }
         message += ']';

@@ -141,8 +141,7 @@ struct completion {
     millis started_at = 0;
     millis created_at = 0;
     std::string unique_key;
-    int history = 0;  // claimed_job::history
-    int attempt = 0;            // claimed_job::attempt
+    int history = 0;            // claimed_job::history
     std::string pending_start;  // claimed_job::pending_start
 };
 

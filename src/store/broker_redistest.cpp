@@ -24,7 +24,7 @@ namespace {
 
 // The completion a worker sends for a claimed job.
 completion done_for(const claimed_job& j, std::string result, std::chrono::seconds ttl) {
-    return {j.id, j.token, std::move(result), ttl, j.started_at, j.created_at, j.unique_key, j.history, j.attempt,
+    return {j.id, j.token, std::move(result), ttl, j.started_at, j.created_at, j.unique_key, j.history,
             j.pending_start};
 }
 
@@ -361,9 +361,17 @@ TEST_F(BrokerTest, MidSizedPayloadsAndResultsKeepTheRecordCompact) {
     ASSERT_TRUE(run(broker_->complete("q", done, now())).value().at(0).has_value());
     const auto record = key("q", "job:" + id);
     EXPECT_EQ(redis().cmd_str({"OBJECT", "ENCODING", record}), "listpack");
-    EXPECT_EQ(redis().hget(record, "pk"), "5");
-    EXPECT_EQ(redis().hget(record, "rk"), "3");
-    EXPECT_EQ(get(id).payload, payload);
+    // Pieces 2..k, and no count: readers look for them after a 64-byte first piece.
+    EXPECT_EQ(redis().hget(record, "payload+5"), payload.substr(256, 64));
+    EXPECT_EQ(redis().hget(record, "result+3"), result.substr(128));
+    EXPECT_EQ(redis().hget(record, "pk"), "");
+    EXPECT_EQ(redis().hget(record, "rk"), "");
+    // Nor a result size: the inline result's length says it.
+    EXPECT_EQ(redis().hget(record, "result_size"), "");
+    auto rec = get(id);
+    EXPECT_EQ(rec.payload, payload);
+    EXPECT_EQ(rec.result_size_bytes, result.size());
+    EXPECT_EQ(rec.attempts, 1);
     EXPECT_EQ(run(broker_->get_result(id)).value().data, result);
     // The history replays as JSON, though its entries are stored compactly.
     auto events = run(broker_->events(id, "0", 100)).value();
@@ -376,7 +384,16 @@ TEST_F(BrokerTest, MidSizedPayloadsAndResultsKeepTheRecordCompact) {
     auto big = R"({"pad":")" + std::string(2000, 'b') + R"("})";
     auto id2 = submit_to("q", 0, big);
     EXPECT_EQ(claim("q").jobs.at(0).payload, big);
-    EXPECT_EQ(redis().hget(key("q", "job:" + id2), "pk"), "");
+    EXPECT_EQ(redis().hget(key("q", "job:" + id2), "payload"), big);
+    // A payload of exactly one piece has no others to find.
+    auto exact = R"({"pad":")" + std::string(54, 'e') + R"("})";
+    ASSERT_EQ(exact.size(), 64u);
+    submit_to("q", 0, exact);
+    EXPECT_EQ(claim("q").jobs.at(0).payload, exact);
+    // A record of the version before keeps its count, and is read by it.
+    auto id3 = submit_to("q", 0, payload);
+    redis().cmd({"HSET", key("q", "job:" + id3), "pk", "5"});
+    EXPECT_EQ(claim("q").jobs.at(0).payload, payload);
 }
 
 TEST_F(BrokerTest, ClassicRecordFormatWritesWhatEarlierVersionsRead) {
@@ -974,8 +991,8 @@ TEST_F(BrokerTest, ADeferredStartReadsAsRunningAndTheCompletionWritesItOut) {
     ASSERT_EQ(evs.size(), 3u);
     EXPECT_EQ(evs[2].id, "2-1");
     EXPECT_EQ(evs[2].type, "progress");
-    // The completion writes the start entry and the attempt beside its own entry,
-    // on the short-result path (a) and the long one (b).
+    // The completion writes the start entry beside its own entry, on the
+    // short-result path (a) and the long one (b); the attempt count is the entry's.
     clock_.advance(std::chrono::milliseconds{25});
     std::vector<completion> done{done_for(took.jobs[0], "1", std::chrono::seconds{3600}),
                                  done_for(took.jobs[1], "\"" + std::string(200, 'x') + "\"", std::chrono::seconds{60})};
@@ -985,7 +1002,7 @@ TEST_F(BrokerTest, ADeferredStartReadsAsRunningAndTheCompletionWritesItOut) {
     for (const auto& id : {a, b}) {
         const auto record = key("q", "job:" + id);
         EXPECT_EQ(redis().hget(record, "st"), "") << id;
-        EXPECT_EQ(redis().hget(record, "attempts"), "1") << id;
+        EXPECT_EQ(redis().hget(record, "attempts"), "") << id;
         EXPECT_EQ(redis().hget(record, "h2"), "S" + ts + " 1 w1") << id;
         EXPECT_EQ(redis().hget(record, "hn"), "3") << id;
         rec = get(id);

@@ -141,7 +141,11 @@ void apply_entry_times(job_record& j, std::vector<std::pair<long long, std::stri
             j.started_at = leading_number(e);
             // S<ts> <attempt> <worker id>: the worker id is the rest after the second space.
             auto sp = e.find(' ');
-            sp = sp == std::string_view::npos ? sp : e.find(' ', sp + 1);
+            if (sp != std::string_view::npos) {
+                // `complete` does not store the attempt count of a compact record: its start entry says it.
+                j.attempts = std::max(j.attempts, static_cast<int>(leading_number(e.substr(sp + 1))));
+                sp = e.find(' ', sp + 1);
+            }
             j.worker_id = sp == std::string_view::npos ? std::string{} : std::string{e.substr(sp + 1)};
             return;
         }
@@ -172,6 +176,9 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
     std::vector<std::pair<long long, std::string_view>> entries;
     long long history = 0;
     std::string_view pending_start;
+    // An inline result's stored length: its size when no result_size is stored (a result
+    // stored as it is, not compressed).
+    std::optional<std::size_t> inline_size;
     for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
         std::string_view k = e[i].str;
         const std::string& v = e[i + 1].str;
@@ -212,6 +219,7 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
             case 'r':
                 if (k == "result_size") j.result_size_bytes = static_cast<std::size_t>(to_ll(v));
                 else if (k == "result_expires_at") result_expires_at = to_ll(v);
+                else if (k == "result" || k.starts_with("result+")) inline_size = inline_size.value_or(0) + v.size();
                 break;
             case 's':
                 if (k == "status") {
@@ -249,6 +257,7 @@ result<job_record> decode_job(const redis::reply& fields, millis now) {
         if (!started.empty()) entries.emplace_back(history + 1, started);
     }
     apply_entry_times(j, std::move(entries));
+    if (j.result_size_bytes == 0 && inline_size) j.result_size_bytes = *inline_size;
     if (j.status == job_status::completed) {
         // Records of this version leave out what completion implies: progress 100,
         // and the result's expiry (completed_at + ttl).
@@ -300,7 +309,6 @@ void append_new_record(std::vector<std::string>& out, const job_spec& s, millis 
         std::size_t k = 1;
         for (std::size_t at = piece_bytes; at < p.size(); at += piece_bytes)
             put("payload+" + std::to_string(++k), p.substr(at, piece_bytes));
-        put("pk", std::to_string(k));
     }
     if (scheduled) put("scheduled_at", std::to_string(s.run_at));
     if (!s.tenant.empty()) put("tenant", s.tenant);

@@ -99,10 +99,12 @@ local function span(a, b)
   return 0
 end
 -- Long values (payload, an inline result) of 65..1024 bytes go in 64-byte pieces:
--- field `name` holds the first, `name+2`..`name+k` the rest and `count` is k, so
--- the record keeps values short enough for Redis's listpack encoding (codec.cpp
--- joins them). Shorter and longer values are one field, without `count`.
-local function put_long(f, name, count, v)
+-- field `name` holds the first, `name+2`..`name+k` the rest, so the record keeps
+-- values short enough for Redis's listpack encoding (codec.cpp joins them). Shorter
+-- and longer values are one field. No count is stored: a 64-byte first piece may
+-- have more, and readers look for them (records of earlier versions carry the count
+-- as `pk`/`rk`).
+local function put_long(f, name, v)
   local len = #v
   if not compact or len <= 64 or len > 1024 then
     f[#f + 1] = name; f[#f + 1] = v
@@ -114,12 +116,31 @@ local function put_long(f, name, count, v)
     k = k + 1
     f[#f + 1] = name .. '+' .. istr(k); f[#f + 1] = string.sub(v, i, i + 63)
   end
-  f[#f + 1] = count; f[#f + 1] = istr(k)
 end
--- The pieces 2..k of a long value (a table of strings; nil when the field is one piece).
-local function pieces(job_key, name, k)
+-- The pieces 2..k of a long value whose first piece is `first` (a table of
+-- strings; nil when the value is one piece). `k` is an earlier version's count, or
+-- nil: then a 64-byte first piece may be followed by up to 15 more.
+local piece_names = {}
+local function pieces(job_key, name, first, k)
   k = tonumber(k)
-  if not k or k < 2 then return nil end
+  if not k then
+    if #first ~= 64 then return nil end
+    local names = piece_names[name]
+    if not names then
+      names = {}
+      for i = 2, 16 do names[#names + 1] = name .. '+' .. istr(i) end
+      piece_names[name] = names
+    end
+    local got = redis.call('HMGET', job_key, unpack(names))
+    local out = {}
+    for _, v in ipairs(got) do
+      if not v then break end
+      out[#out + 1] = v
+    end
+    if #out == 0 then return nil end
+    return out
+  end
+  if k < 2 then return nil end
   local names = {}
   for i = 2, k do names[#names + 1] = name .. '+' .. istr(i) end
   return redis.call('HMGET', job_key, unpack(names))
@@ -166,7 +187,7 @@ local function start_one(job_key, id, now, status, worker, b)
     'unique_key', 'hn', 'parents', 'pk')
   if not f[1] then return nil end
   local payload = f[1]
-  local rest = f[10] and pieces(job_key, 'payload', f[10])
+  local rest = pieces(job_key, 'payload', f[1], f[10])
   if rest then
     table.insert(rest, 1, f[1])
     payload = rest
@@ -597,10 +618,12 @@ const redis::script& complete(bool compact) {
 -- ARGV[6] the batch's job_updates message, built by the caller: a JSON array of one
 --   job_completed event per job, in order, joined by ','; published as it is when
 --   every job completes, else cut into the completed jobs' events
---   per job from ARGV[7+11i]: id, token, stored result, ttl seconds, result size (uncompressed bytes),
+--   per job from ARGV[7+10i]: id, token, stored result, ttl seconds, result size (uncompressed bytes),
 --   unique_key, history length after this entry, history entry JSON, its event's length in ARGV[6],
---   the attempt number and the start entry of a pending start ('' when the record has its start:
---   then the attempt is not written); the start entry goes in just before the completion entry
+--   the start entry of a pending start ('' when the record has its start);
+--   the start entry goes in just before the completion entry. A compact record gets no
+--   `attempts` here (readers take the attempt from the start entry) and no `result_size`
+--   when the inline result is stored as it is (readers take its length)
 -- returns per job 1, or 0 when the token no longer matches (a newer attempt owns the job);
 --   then, when completed jobs had children waiting, the number of `resolved` entries made
 local now, channel = ARGV[1], ARGV[2]
@@ -611,36 +634,39 @@ local ids, scored = {}, {}
 local n = (#KEYS - 6) / 2
 local check_cancels = redis.call('SCARD', KEYS[6]) > 0
 local want = {}
-for i = 0, n - 1 do want[i + 1] = ARGV[7 + 11 * i] end
+for i = 0, n - 1 do want[i + 1] = ARGV[7 + 10 * i] end
 local held = redis.call('HMGET', KEYS[2], unpack(want))
 local message, at, spans = ARGV[6], 2, {}
 for i = 0, n - 1 do
-  local a = 7 + 11 * i
+  local a = 7 + 10 * i
   local id = ARGV[a]
   local len = tonumber(ARGV[a + 8])
   if held[i + 1] ~= ARGV[a + 1] then
     out[#out + 1] = 0
   else
-    local stored, hn, ttl, start = ARGV[a + 2], ARGV[a + 6], ARGV[a + 3], ARGV[a + 10]
-    if compact and #stored <= 64 and #stored <= inline and ttl == default_ttl then
+    local stored, hn, ttl, start = ARGV[a + 2], ARGV[a + 6], ARGV[a + 3], ARGV[a + 9]
+    -- A compact record leaves out what readers derive: the size of an inline result
+    -- stored as it is (its length), and the attempt number (its start entry's).
+    local sized = compact and #stored <= inline and tonumber(ARGV[a + 4]) == #stored
+    if sized and #stored <= 64 and ttl == default_ttl then
       if start ~= '' then
-        redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'result_size', ARGV[a + 4],
-          'result', stored, 'attempts', ARGV[a + 9], 'st', '', 'h' .. istr(tonumber(hn) - 1), start,
-          'hn', hn, 'h' .. hn, ARGV[a + 7])
+        redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'result', stored, 'st', '',
+          'h' .. istr(tonumber(hn) - 1), start, 'hn', hn, 'h' .. hn, ARGV[a + 7])
       else
-        redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'result_size', ARGV[a + 4],
-          'result', stored, 'hn', hn, 'h' .. hn, ARGV[a + 7])
+        redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'result', stored, 'hn', hn, 'h' .. hn,
+          ARGV[a + 7])
       end
     else
-      local f = {'status', 'completed', 'result_size', ARGV[a + 4], 'hn', hn, 'h' .. hn, ARGV[a + 7]}
+      local f = {'status', 'completed', 'hn', hn, 'h' .. hn, ARGV[a + 7]}
+      if not sized then f[#f + 1] = 'result_size'; f[#f + 1] = ARGV[a + 4] end
       if start ~= '' then
-        f[#f + 1] = 'attempts'; f[#f + 1] = ARGV[a + 9]; f[#f + 1] = 'st'; f[#f + 1] = ''
+        f[#f + 1] = 'st'; f[#f + 1] = ''
         f[#f + 1] = 'h' .. istr(tonumber(hn) - 1); f[#f + 1] = start
       end
       if not compact then f[#f + 1] = 'completed_at'; f[#f + 1] = now end
       if ttl ~= default_ttl then f[#f + 1] = 'ttl'; f[#f + 1] = ttl end
       if #stored <= inline then
-        put_long(f, 'result', 'rk', stored)
+        put_long(f, 'result', stored)
       else
         redis.call('SET', KEYS[8 + 2 * i], stored, 'EX', ttl)
       end
@@ -1058,7 +1084,7 @@ if uk ~= '' then
 end
 local fields = {'status', 'waiting', 'priority', ARGV[6], 'max_retries', ARGV[7], 'timeout', ARGV[8], 'ttl', ARGV[9],
   'created_at', now, 'parents', ARGV[13], 'dleft', ARGV[14], 'opf', ARGV[15]}
-put_long(fields, 'payload', 'pk', ARGV[12])
+put_long(fields, 'payload', ARGV[12])
 if ARGV[11] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[11] end
 if uk ~= '' then fields[#fields + 1] = 'unique_key'; fields[#fields + 1] = uk end
 hist(fields, 1, 'waiting', now, '')
@@ -1302,7 +1328,7 @@ end
 local id = ARGV[13]
 local fields = {'status', 'queued', 'priority', ARGV[14], 'max_retries', ARGV[15], 'timeout', ARGV[16],
   'ttl', ARGV[17], 'created_at', now, 'hn', 1, 'schedule', name, 'schedule_tick', ARGV[10]}
-put_long(fields, 'payload', 'pk', ARGV[19])
+put_long(fields, 'payload', ARGV[19])
 if ARGV[18] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[18] end
 redis.call('HSET', KEYS[8], unpack(fields))
 redis.call('ZADD', KEYS[4], ARGV[20], id)

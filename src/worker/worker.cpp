@@ -538,7 +538,6 @@ struct worker::impl {
                                     rj->job.created_at,
                                     rj->job.unique_key,
                                     rj->job.history,
-                                    rj->job.attempt,
                                     rj->job.pending_start};
                 auto r = co_await complete_batched(q, std::move(c));
                 if (r) {
