@@ -7,6 +7,7 @@
 
 #include "store/calls.hpp"
 #include "store/codec.hpp"
+#include "store/job_index.hpp"
 #include "store/keys.hpp"
 #include "store/partitions.hpp"
 #include "store/scripts.hpp"
@@ -164,6 +165,15 @@ struct broker::impl {
         return true;
     }
 };
+
+// The index new jobs go in, and completed ones: the `jobs` and `done` streams, or the
+// `all` and `completed` sets of the classic layout (docs/keys.md, "Job indexes").
+std::string broker::jobs_index(const std::string& queue) const {
+    return opts_.compact_records ? impl_->k.jobs(queue) : impl_->k.all(queue);
+}
+std::string broker::done_index(const std::string& queue) const {
+    return opts_.compact_records ? impl_->k.done(queue) : impl_->k.completed(queue);
+}
 
 bool broker_options::compact_records_by_default() {
     const char* f = std::getenv("SPOOL_RECORD_FORMAT");
@@ -489,7 +499,7 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
             plain.push_back(one(this, state, queue, idx, start, end, now, indexed, std::move(pre), std::move(events)));
             continue;
         }
-        std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), k.all(queue),
+        std::vector<std::string> keys{k.queued(queue), k.scheduled(queue), jobs_index(queue),
                                       k.marker(queue), k.meta(queue),      k.unique(queue)};
         std::vector<std::string> args{now_text, k.updates_channel(), std::move(events), shown(queue)};
         keys.reserve(keys.size() + (end - start));
@@ -509,7 +519,7 @@ asio::awaitable<boost::system::error_code> broker::submit_queue(std::shared_ptr<
             codec::append_new_record(args, s, now, opts_.compact_records);
             args[count_at] = std::to_string(args.size() - count_at - 1);
         }
-        auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(), std::move(keys),
+        auto r = co_await run_script_after(conn_, std::move(pre), scripts::submit(opts_.compact_records), std::move(keys),
                                            std::move(args), replication_for(opts_, queue));
         if (!r) co_return r.error();
         const auto& e = r->elements;
@@ -558,7 +568,9 @@ asio::awaitable<boost::system::error_code> broker::submit_plain(const std::strin
     const std::size_t multi_at = cmds.size();
     cmds.reserve(multi_at + (end - start) + 9);
     cmds.emplace_back("MULTI");
-    command queued{"ZADD", k.queued(queue)}, scheduled{"ZADD", k.scheduled(queue)}, all{"ZADD", k.all(queue)};
+    command queued{"ZADD", k.queued(queue)}, scheduled{"ZADD", k.scheduled(queue)};
+    // The batch's entry in the `jobs` stream (the script's index(); the `all` set, classic).
+    command all = opts_.compact_records ? command{"XADD", k.jobs(queue), "*"} : command{"ZADD", k.all(queue)};
     for (std::size_t j = start; j < end; ++j) {
         const auto& s = st.specs[idx[j]];
         const auto& id = st.ids[idx[j]];
@@ -567,7 +579,8 @@ asio::awaitable<boost::system::error_code> broker::submit_plain(const std::strin
         cmds.push_back(std::move(record));
         if (codec::new_status(s, now) == "scheduled") scheduled.arg(s.run_at).arg(id);
         else queued.arg(queued_score(s.priority, now)).arg(id);
-        all.arg("0").arg(id);
+        if (opts_.compact_records) all.arg(id).arg("");
+        else all.arg("0").arg(id);
     }
     if (queued.args().size() > 2) cmds.push_back(std::move(queued));
     if (scheduled.args().size() > 2) cmds.push_back(std::move(scheduled));
@@ -676,7 +689,7 @@ asio::awaitable<void> broker::submit_child(std::shared_ptr<submit_state> state, 
     const auto id = make_job_id(now, *tag);
     boost::json::array parents;
     for (const auto& p : s.depends_on) parents.emplace_back(p);
-    std::vector<std::string> keys{k.waiting(queue), k.all(queue), k.meta(queue), k.unique(queue), k.job(queue, id)};
+    std::vector<std::string> keys{k.waiting(queue), jobs_index(queue), k.meta(queue), k.unique(queue), k.job(queue, id)};
     std::vector<std::string> args{std::to_string(now),
                                   k.updates_channel(),
                                   std::to_string(opts_.max_events),
@@ -1199,51 +1212,19 @@ asio::awaitable<result<std::optional<job_event>>> broker::last_event(std::string
 
 // ---------------------------------------------------------------- listing
 
-namespace {
-
-// A position in a listing: lists without a status filter run over `all` in id
-// order (ids sort by creation time); with a status, over that status's sorted set
-// in (score, id) order. Both newest first.
-struct list_pos {
-    long long score = 0;
-    std::string id;
-};
-
-std::string encode_cursor(const list_pos& p, bool by_score) {
-    return by_score ? std::to_string(p.score) + "|" + p.id : p.id;
-}
-
-std::optional<list_pos> decode_cursor(std::string_view c, bool by_score) {
-    list_pos p;
-    if (!by_score) {
-        if (!is_valid_job_id(c)) return std::nullopt;
-        p.id = std::string{c};
-        return p;
-    }
-    auto bar = c.find('|');
-    if (bar == std::string_view::npos || !is_valid_job_id(c.substr(bar + 1))) return std::nullopt;
-    auto sv = c.substr(0, bar);
-    auto [ptr, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), p.score);
-    if (ec != std::errc{} || ptr != sv.data() + sv.size()) return std::nullopt;
-    p.id = std::string{c.substr(bar + 1)};
-    return p;
-}
-
-bool newer(const list_pos& a, const list_pos& b, bool by_score) {
-    if (by_score && a.score != b.score) return a.score > b.score;
-    return a.id > b.id;
-}
-
-}  // namespace
-
+// Lists without a status filter run over the `jobs` stream, then the `all` set in id
+// order (ids sort by creation time); completed (and expired) jobs over `done`, then
+// the `completed` set; other statuses over their sorted set in (score, id) order.
+// All newest first (job_index.hpp).
 asio::awaitable<result<job_page>> broker::list(list_query q) {
+    using job_index::position;
     const auto& k = impl_->k;
     if (q.limit == 0 || q.limit > 1000) co_return errc::invalid_argument;
     if (!q.queue.empty() && !valid_queue_name(q.queue)) co_return errc::invalid_argument;
     const bool by_score = q.status.has_value();
-    std::optional<list_pos> cursor;
+    std::optional<position> cursor;
     if (!q.cursor.empty()) {
-        cursor = decode_cursor(q.cursor, by_score);
+        cursor = job_index::decode(q.cursor, by_score);
         if (!cursor) co_return errc::invalid_argument;
     }
     std::vector<std::string> queues;
@@ -1270,40 +1251,62 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
         }
         return k.all(queue);
     };
+    const bool streamed =
+        !by_score || *q.status == job_status::completed || *q.status == job_status::expired;
     const millis now = opts_.clock->now();
     job_page page;
-    std::vector<std::pair<list_pos, job_record>> found;
+    std::vector<std::pair<position, job_record>> found;
     // Each queue is read in windows until it yields `limit` matches or runs dry;
     // the merged, newest-first result is then cut to `limit`.
     for (const auto& queue : queues) {
-        std::optional<list_pos> pos = cursor;
+        // Its stream first (unless the cursor is past it), then its sorted set.
+        bool in_stream = streamed && (!cursor || cursor->phase == 1);
+        std::optional<position> pos = cursor;
         std::size_t matched = 0;
         for (int round = 0; round < 20 && matched < q.limit; ++round) {
             std::size_t window = q.limit + 16;
-            command c;
-            if (!by_score) {
-                std::string max = pos ? "(" + pos->id : std::string{"+"};
-                c = command{"ZRANGE", k.all(queue), max, "-", "BYLEX", "REV", "LIMIT", 0, window};
+            std::vector<position> candidates;
+            bool exhausted = false;
+            if (in_stream) {
+                // (GCC 12 frees a `?:` temporary in a co_await's arguments twice: named first.)
+                std::string stream = k.jobs(queue);
+                if (by_score) stream = k.done(queue);
+                auto s = co_await job_index::newest(conn_, std::move(stream), pos, window);
+                if (!s) co_return s.error();
+                candidates = std::move(s->items);
+                if (s->exhausted) {
+                    // On to the sorted set, from its newest.
+                    in_stream = false;
+                    if (candidates.empty()) {
+                        pos.reset();
+                        continue;
+                    }
+                }
             } else {
-                std::string max = pos ? std::to_string(pos->score) : std::string{"+inf"};
-                c = command{"ZREVRANGEBYSCORE", set_of(queue), max, "-inf", "WITHSCORES", "LIMIT", 0, window};
-            }
-            auto r = co_await run_cmd(conn_, std::move(c));
-            if (!r) co_return r.error();
-            std::vector<list_pos> candidates;
-            const auto& e = r->elements;
-            std::size_t step = by_score ? 2 : 1;
-            for (std::size_t i = 0; i + step - 1 < e.size(); i += step) {
-                list_pos p{by_score ? to_ll(e[i + 1].str) : 0, e[i].str};
-                if (pos && !newer(*pos, p, by_score)) continue;  // at or before the cursor
-                candidates.push_back(std::move(p));
-            }
-            bool exhausted = e.size() < window * step;
-            if (candidates.empty()) {
-                if (exhausted) break;
-                // Everything in this window tied with the cursor: widen by moving past it.
-                if (by_score) pos = list_pos{pos->score - 1, "ffffffff-ffff-ffff-ffff-ffffffffffff"};
-                continue;
+                command c;
+                if (!by_score) {
+                    std::string max = pos && pos->phase == 0 ? "(" + pos->id : std::string{"+"};
+                    c = command{"ZRANGE", k.all(queue), max, "-", "BYLEX", "REV", "LIMIT", 0, window};
+                } else {
+                    std::string max = pos && pos->phase == 0 ? std::to_string(pos->score) : std::string{"+inf"};
+                    c = command{"ZREVRANGEBYSCORE", set_of(queue), max, "-inf", "WITHSCORES", "LIMIT", 0, window};
+                }
+                auto r = co_await run_cmd(conn_, std::move(c));
+                if (!r) co_return r.error();
+                const auto& e = r->elements;
+                std::size_t step = by_score ? 2 : 1;
+                for (std::size_t i = 0; i + step - 1 < e.size(); i += step) {
+                    position p{0, by_score ? to_ll(e[i + 1].str) : 0, 0, 0, e[i].str};
+                    if (pos && !job_index::newer(*pos, p, by_score)) continue;  // at or before the cursor
+                    candidates.push_back(std::move(p));
+                }
+                exhausted = e.size() < window * step;
+                if (candidates.empty()) {
+                    if (exhausted) break;
+                    // Everything in this window tied with the cursor: widen by moving past it.
+                    if (by_score) pos = position{0, pos->score - 1, 0, 0, "ffffffff-ffff-ffff-ffff-ffffffffffff"};
+                    continue;
+                }
             }
             std::vector<command> gets;
             for (const auto& p : candidates) gets.push_back(command{"HGETALL", k.job(queue, p.id)});
@@ -1312,7 +1315,7 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
             for (std::size_t i = 0; i < candidates.size(); ++i) {
                 pos = candidates[i];
                 auto j = codec::decode_job((*recs)[i], now);
-                if (!j) continue;  // deleted meanwhile
+                if (!j) continue;  // deleted meanwhile (or an index entry left by a deletion)
                 j->id = candidates[i].id;
                 j->queue = shown(queue);
                 if (!q.tenant.empty() && j->tenant != q.tenant) continue;
@@ -1321,15 +1324,16 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
                 if (++matched >= q.limit) break;
             }
             if (exhausted) break;
+            if (!in_stream && pos && pos->phase == 1) pos.reset();  // the stream is done: the set from its newest
         }
     }
     std::sort(found.begin(), found.end(),
-              [&](const auto& a, const auto& b) { return newer(a.first, b.first, by_score); });
+              [&](const auto& a, const auto& b) { return job_index::newer(a.first, b.first, by_score); });
     bool more = found.size() > q.limit;
     if (found.size() > q.limit) found.resize(q.limit);
     for (auto& [p, j] : found) page.jobs.push_back(std::move(j));
     if (!found.empty() && (more || found.size() == q.limit))
-        page.next_cursor = encode_cursor(found.back().first, by_score);
+        page.next_cursor = job_index::encode(found.back().first, by_score);
     co_return page;
 }
 
@@ -1381,6 +1385,7 @@ asio::awaitable<result<std::vector<queue_info>>> broker::queues() {
             else if (f == "completed") qi.completed_total += v;
             else if (f == "failed") qi.failed_total += v;
             else if (f == "retried") qi.retried_total += v;
+            else if (f == "done") qi.completed += std::max(0LL, v);  // completed jobs in `done` (the set holds the rest)
         }
         qi.queued += int_of(base[1]);
         qi.scheduled += int_of(base[2]);
@@ -1833,7 +1838,7 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
     bool children = false;
     for (std::size_t start = 0; start < done.size(); start += batch_limit) {
         std::size_t end = std::min(done.size(), start + batch_limit);
-        std::vector<std::string> keys{k.active(queue), k.leases(queue), k.completed(queue),
+        std::vector<std::string> keys{k.active(queue), k.leases(queue), done_index(queue),
                                       k.meta(queue),   k.unique(queue), k.cancels(queue)};
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
                                       shown(queue), std::to_string(opts_.inline_result_bytes)};
@@ -2160,6 +2165,14 @@ asio::awaitable<result<std::size_t>> broker::trim(std::string queue, millis now)
             if (ids->size() < 200) break;
         }
     }
+    // Completed jobs indexed in `done`: its entries are stamped with their completion
+    // time, so those before the cutoff hold only jobs past retention.
+    auto done = co_await purge_done(queue, "(" + std::to_string(cutoff) + "-0", "");
+    if (!done) co_return done.error();
+    total += *done;
+    // `jobs` entries an hour older than retention: most of their jobs are gone.
+    auto aged = co_await age_jobs(queue, cutoff - 3'600'000);
+    if (!aged) co_return aged.error();
     co_return total;
 }
 
@@ -2268,14 +2281,19 @@ asio::awaitable<result<std::vector<job_timing>>> broker::recent_timings(std::str
     if (!parts) co_return parts.error();
     std::vector<job_timing> out;
     if (parts->empty() || n == 0) co_return out;
+    // The newest completions of each partition: its `done` stream's, and its `completed` set's.
     std::vector<command> heads;
     for (const auto& p : *parts) heads.push_back(command{"ZREVRANGE", k.completed(p), 0, n - 1});
     auto h = co_await conn_.exec_many(std::move(heads));
     if (!h) co_return h.error();
     std::vector<command> reads;
-    for (std::size_t i = 0; i < parts->size(); ++i)
+    for (std::size_t i = 0; i < parts->size(); ++i) {
+        auto s = co_await job_index::newest(conn_, k.done((*parts)[i]), std::nullopt, n);
+        if (!s) co_return s.error();
+        for (const auto& p : s->items) reads.push_back(command{"HGETALL", k.job((*parts)[i], p.id)});
         for (const auto& id : (*h)[i].elements)
             reads.push_back(command{"HGETALL", k.job((*parts)[i], id.str)});
+    }
     if (reads.empty()) co_return out;
     auto r = co_await conn_.exec_many(std::move(reads));
     if (!r) co_return r.error();
@@ -2332,8 +2350,8 @@ asio::awaitable<result<std::size_t>> broker::purge_completed(std::string queue, 
         if (!ids) co_return ids.error();
         auto all = string_list(*ids);
         for (std::size_t from = 0; from < all.size(); from += 200) {
-            std::vector<std::string> keys_v{k.completed(p), k.all(p)};
-            std::vector<std::string> args_v{tenant};
+            std::vector<std::string> keys_v{k.completed(p), k.all(p), k.done(p), k.meta(p)};
+            std::vector<std::string> args_v{tenant, "set", "0"};
             for (auto& id : chunk_of(all, from, 200)) {
                 keys_v.push_back(k.job(p, id));
                 keys_v.push_back(k.progress(p, id));
@@ -2352,8 +2370,95 @@ asio::awaitable<result<std::size_t>> broker::purge_completed(std::string queue, 
             if (!u) co_return u.error();
             total += gone.size();
         }
+        auto done = co_await purge_done(p, "+", tenant);
+        if (!done) co_return done.error();
+        total += *done;
     }
     co_return total;
+}
+
+asio::awaitable<result<std::size_t>> broker::purge_done(const std::string& queue, std::string until,
+                                                        const std::string& tenant) {
+    const auto& k = impl_->k;
+    std::size_t total = 0;
+    std::string from = "-";
+    constexpr std::size_t entries_per_read = 32;
+    for (;;) {
+        auto r = co_await run_cmd(conn_, command{"XRANGE", k.done(queue), from, until, "COUNT", entries_per_read});
+        if (!r) co_return r.error();
+        auto entries = job_index::entries(*r);
+        if (entries.empty()) break;
+        std::vector<std::string> ids;
+        for (auto& e : entries)
+            for (auto& id : e.ids) ids.push_back(std::move(id));
+        // 200 jobs per script call; the last call deletes the entries (unless only one
+        // tenant's jobs went: then the others' stay listed, and the entries go at retention).
+        for (std::size_t at = 0; at < ids.size(); at += 200) {
+            const bool last = at + 200 >= ids.size();
+            std::vector<std::string> keys_v{k.completed(queue), k.all(queue), k.done(queue), k.meta(queue)};
+            std::vector<std::string> args_v{tenant, "stream", "0"};
+            if (last && tenant.empty()) {
+                args_v[2] = std::to_string(entries.size());
+                for (const auto& e : entries) args_v.push_back(e.id);
+            }
+            for (auto& id : chunk_of(ids, at, 200)) {
+                keys_v.push_back(k.job(queue, id));
+                keys_v.push_back(k.progress(queue, id));
+                keys_v.push_back(k.result(queue, id));
+                keys_v.push_back(k.events(queue, id));
+                args_v.push_back(std::move(id));
+            }
+            auto sr = co_await run_script(conn_, scripts::purge_completed(), std::move(keys_v), std::move(args_v));
+            if (!sr) co_return sr.error();
+            auto gone = string_list(*sr);
+            if (gone.empty()) continue;
+            command unindex{"HDEL", k.ids()};
+            for (const auto& id : gone) unindex.arg(id);
+            auto u = co_await run_cmd(conn_, std::move(unindex));
+            if (!u) co_return u.error();
+            total += gone.size();
+        }
+        if (r->elements.size() < entries_per_read) break;
+        from = "(" + entries.back().id;
+    }
+    co_return total;
+}
+
+asio::awaitable<result<std::size_t>> broker::age_jobs(const std::string& queue, millis horizon) {
+    const auto& k = impl_->k;
+    std::size_t kept = 0;
+    std::string from = "-";
+    const std::string until = "(" + std::to_string(std::max<millis>(0, horizon)) + "-0";
+    constexpr std::size_t entries_per_read = 32;
+    for (;;) {
+        auto r = co_await run_cmd(conn_, command{"XRANGE", k.jobs(queue), from, until, "COUNT", entries_per_read});
+        if (!r) co_return r.error();
+        auto entries = job_index::entries(*r);
+        if (entries.empty()) break;
+        std::vector<std::string> ids;
+        for (auto& e : entries)
+            for (auto& id : e.ids) ids.push_back(std::move(id));
+        // 500 jobs per script call; the last one deletes the entries.
+        for (std::size_t at = 0; at < ids.size(); at += 500) {
+            const bool last = at + 500 >= ids.size();
+            std::vector<std::string> keys_v{k.jobs(queue), k.all(queue)};
+            std::vector<std::string> args_v{"0"};
+            if (last) {
+                args_v[0] = std::to_string(entries.size());
+                for (const auto& e : entries) args_v.push_back(e.id);
+            }
+            for (auto& id : chunk_of(ids, at, 500)) {
+                keys_v.push_back(k.job(queue, id));
+                args_v.push_back(std::move(id));
+            }
+            auto sr = co_await run_script(conn_, scripts::age_jobs(), std::move(keys_v), std::move(args_v));
+            if (!sr) co_return sr.error();
+            kept += static_cast<std::size_t>(int_of(*sr));
+        }
+        if (r->elements.size() < entries_per_read) break;
+        from = "(" + entries.back().id;
+    }
+    co_return kept;
 }
 
 asio::awaitable<result<std::vector<job_record>>> broker::find_jobs(std::string queue, std::string text,
@@ -2397,7 +2502,13 @@ asio::awaitable<result<std::vector<job_record>>> broker::find_jobs(std::string q
     for (std::size_t i = 0; i < names->size(); ++i) {
         const auto& holder = (*h)[2 * i];
         if (!holder.is_nil() && !holder.str.empty()) wanted.emplace_back((*names)[i], holder.str);
-        for (const auto& id : (*h)[2 * i + 1].elements) scanned.emplace_back((*names)[i], id.str);
+        // The newest jobs: the `jobs` stream's, then the `all` set's.
+        auto s = co_await job_index::newest(conn_, k.jobs((*names)[i]), std::nullopt, scan);
+        if (!s) co_return s.error();
+        for (auto& p : s->items) scanned.emplace_back((*names)[i], std::move(p.id));
+        const auto& older = (*h)[2 * i + 1].elements;
+        for (std::size_t j = 0; j < older.size() && j + s->items.size() < scan; ++j)
+            scanned.emplace_back((*names)[i], older[j].str);
     }
     if (!scanned.empty()) {
         std::vector<command> reads;

@@ -349,8 +349,19 @@ public:
 
     struct impl;
 
+    // The index new jobs go in and the one completed jobs go in: the `jobs` and
+    // `done` streams, or the `all` and `completed` sets of the classic layout.
+    std::string jobs_index(const std::string& queue) const;
+    std::string done_index(const std::string& queue) const;
+
 private:
     struct submit_state;
+    // Completed jobs of `done` entries before `cutoff` (retention, or every one for
+    // the dashboard's purge): deleted, then the entries. Returns how many jobs went.
+    asio::awaitable<result<std::size_t>> purge_done(const std::string& queue, std::string until,
+                                                    const std::string& tenant);
+    // `jobs` entries before `horizon` leave the stream; their live jobs go to `all`.
+    asio::awaitable<result<std::size_t>> age_jobs(const std::string& queue, millis horizon);
     asio::awaitable<result<void>> open_gate(std::string queue, std::string gate, millis now);
     boost::system::error_code check(job_spec& s, millis now) const;
     std::string route(const job_spec& s);

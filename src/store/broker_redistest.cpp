@@ -2,6 +2,8 @@
 // Every transition of the job state machine against a real redis-server.
 #include "redis/subscriber.hpp"
 #include "store/broker.hpp"
+#include "store/calls.hpp"
+#include "store/job_index.hpp"
 #include "store/keys.hpp"
 #include "store/partitions.hpp"
 #include "testing/redis_server.hpp"
@@ -119,6 +121,14 @@ protected:
         return keys{"spool"}.queue_key(queue, name);
     }
 
+    // The job ids in one of a queue's index streams (`jobs`, `done`), oldest first.
+    std::vector<std::string> stream_ids(const std::string& queue, const std::string& name) {
+        std::vector<std::string> out;
+        auto r = run(run_cmd(*conn_, redis::command{"XRANGE", key(queue, name), "-", "+"})).value();
+        for (const auto& e : job_index::entries(r)) out.insert(out.end(), e.ids.begin(), e.ids.end());
+        return out;
+    }
+
     asio::io_context ctx_;
     manual_clock clock_{1'800'000'000'000};
     std::shared_ptr<redis::connection> conn_, blocking_;
@@ -180,7 +190,7 @@ TEST_F(BrokerTest, ALargeBatchIsCreatedWholeInTransactionsThatOverlap) {
     EXPECT_EQ(ids.size(), specs.size());
     EXPECT_EQ(redis().zcard(key("big", "queued")), 1234 - 124);
     EXPECT_EQ(redis().zcard(key("big", "scheduled")), 124);
-    EXPECT_EQ(redis().zcard(key("big", "all")), 1234);
+    EXPECT_EQ(stream_ids("big", "jobs").size(), 1234u);
     EXPECT_EQ(redis().hget(key("big", "meta"), "submitted"), "1234");
     for (std::size_t i : {std::size_t{0}, std::size_t{499}, std::size_t{500}, std::size_t{1233}}) {
         auto j = get(r[i]->id);
@@ -242,7 +252,7 @@ TEST_F(BrokerTest, ASubmitRedisRefusesWritesNothingAndSaysSo) {
     EXPECT_EQ(r.error(), errc::redis_error);
     // The transaction was aborted whole: no record, no index entry, no count.
     EXPECT_EQ(redis().zcard(key("full", "queued")), 1);
-    EXPECT_EQ(redis().zcard(key("full", "all")), 1);
+    EXPECT_EQ(stream_ids("full", "jobs").size(), 1u);
     EXPECT_EQ(redis().hget(key("full", "meta"), "submitted"), "1");
     std::size_t records = 0;
     for (auto* server : redis().servers()) records += server->cmd({"KEYS", key("full", "job:*")}).size();
@@ -698,7 +708,14 @@ TEST_F(BrokerTest, RemoveDeletesEverything) {
     EXPECT_FALSE(redis().exists(key("q", "job:" + id)));
     EXPECT_FALSE(redis().exists(key("q", "events:" + id)));
     EXPECT_FALSE(redis().exists(key("q", "result:" + id)));
-    EXPECT_EQ(redis().zcard(key("q", "all")), 0);
+    // Its entries in the index streams stay until they age out, and lead nowhere.
+    EXPECT_EQ(stream_ids("q", "done"), std::vector<std::string>{id});
+    EXPECT_TRUE(run(broker_->list(list_query{})).value().jobs.empty());
+    list_query completed;
+    completed.status = job_status::completed;
+    EXPECT_TRUE(run(broker_->list(completed)).value().jobs.empty());
+    EXPECT_EQ(redis().hget(key("q", "meta"), "done"), "0");
+    EXPECT_EQ(run(broker_->queues()).value().at(0).completed, 0);
     EXPECT_EQ(run(broker_->remove(id, now())).error(), errc::job_not_found);
 }
 

@@ -28,6 +28,11 @@ public:
     std::string completed(std::string_view q) const { return queue_key(q, "completed"); }
     std::string failed(std::string_view q) const { return queue_key(q, "failed"); }
     std::string cancelled(std::string_view q) const { return queue_key(q, "cancelled"); }
+    // Job indexes for listing (docs/keys.md, "Job indexes"): STREAMs of ids, one entry per
+    // script call, for every job (`jobs`) and completed ones (`done`); the sorted sets
+    // `all` and `completed` of the classic layout and earlier versions.
+    std::string jobs(std::string_view q) const { return queue_key(q, "jobs"); }
+    std::string done(std::string_view q) const { return queue_key(q, "done"); }
     std::string all(std::string_view q) const { return queue_key(q, "all"); }
     std::string marker(std::string_view q) const { return queue_key(q, "marker"); }
     std::string meta(std::string_view q) const { return queue_key(q, "meta"); }

@@ -218,7 +218,7 @@ asio::awaitable<result<fire_outcome>> schedule_store::fire(fire_request req, mil
     j.priority = std::clamp(j.priority, min_priority, max_priority);
     std::vector<std::string> keys{
         defs_key(q),  next_key(q),   state_key(q),
-        k_.queued(q), k_.all(q),     k_.marker(q),
+        k_.queued(q), broker_.jobs_index(q), k_.marker(q),
         k_.meta(q),   k_.job(q, id), k_.job(q, req.expected_last_job.empty() ? "-" : req.expected_last_job)};
     std::vector<std::string> args{std::to_string(now),
                                   k_.updates_channel(),

@@ -46,6 +46,22 @@ end
 local function flush(channel)
   if #updates > 0 then redis.call('PUBLISH', channel, '[' .. table.concat(updates, ',') .. ']') end
 end
+-- Job index entries (docs/keys.md, "Job indexes"): the ids in `ids` (a table, not
+-- empty) go in one entry of the queue's `jobs` or `done` stream (fields: the ids,
+-- values ''), or, in the classic layout, in the `all` or `completed` sorted set with
+-- `score`. A stream entry is stamped `at` (ms) when that is later than the stream's
+-- last entry, else with the next id after it.
+local function index(key, ids, score, at)
+  local a = {}
+  if compact then
+    for i = 1, #ids do a[2 * i - 1] = ids[i]; a[2 * i] = '' end
+    if at and type(redis.pcall('XADD', key, at .. '-*', unpack(a))) == 'string' then return end
+    redis.call('XADD', key, '*', unpack(a))
+  else
+    for i = 1, #ids do a[2 * i - 1] = score; a[2 * i] = ids[i] end
+    redis.call('ZADD', key, unpack(a))
+  end
+end
 -- Appends history entry number n (the status change `status` at `now`, `extra`
 -- a JSON fragment starting with ',' or '') to the flat HSET argument list `f`.
 local function hist(f, n, status, now, extra)
@@ -369,13 +385,13 @@ std::vector<std::string_view> helper_names() {
     return out;
 }
 
-const redis::script& submit() {
+const redis::script& submit(bool compact) {
     static const char* const body = R"lua(
 -- submit: new jobs -> queued, or scheduled when run_at is in the future; dedupe on unique_key.
 -- The caller builds each record's fields (codec::append_new_record: status, limits,
 -- payload, the first history entry), so the script passes them to HSET as they come.
 -- One job_updates message for the batch.
--- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] all  KEYS[4] marker  KEYS[5] meta  KEYS[6] unique
+-- KEYS[1] queued  KEYS[2] scheduled  KEYS[3] jobs (all, classic)  KEYS[4] marker  KEYS[5] meta  KEYS[6] unique
 --   per job i (0-based): KEYS[7+i] job:<id>
 -- ARGV[1] now  ARGV[2] channel  ARGV[4] queue
 -- ARGV[3] the batch's job_updates message, built by the caller (a JSON array of one
@@ -388,7 +404,7 @@ local now, channel, queue = ARGV[1], ARGV[2], ARGV[4]
 local prebuilt = ARGV[3]
 local out = {}
 local n = #KEYS - 6
-local queued, scheduled, all = {}, {}, {}
+local queued, scheduled, made = {}, {}, {}
 local qjson = cjson.encode(queue)
 local a = 5
 for i = 0, n - 1 do
@@ -409,24 +425,24 @@ for i = 0, n - 1 do
     else
       queued[#queued + 1] = score; queued[#queued + 1] = id
     end
-    all[#all + 1] = 0; all[#all + 1] = id
+    made[#made + 1] = id
     if prebuilt == '' then note('job_created', id, qjson, status, now, '') end
     out[#out + 1] = id; out[#out + 1] = status; out[#out + 1] = 0
   end
 end
-if #all > 0 then
+if #made > 0 then
   if #queued > 0 then redis.call('ZADD', KEYS[1], unpack(queued)) end
   if #scheduled > 0 then redis.call('ZADD', KEYS[2], unpack(scheduled)) end
-  redis.call('ZADD', KEYS[3], unpack(all))
-  redis.call('HINCRBY', KEYS[5], 'submitted', #all / 2)
+  index(KEYS[3], made, 0)
+  redis.call('HINCRBY', KEYS[5], 'submitted', #made)
   redis.call('ZADD', KEYS[4], 0, 'w')
   if prebuilt ~= '' then redis.call('PUBLISH', channel, prebuilt) end
 end
 flush(channel)
 return out
 )lua";
-    static const redis::script s = make(body);
-    return s;
+    static const redis::script s[2] = {make(body, false), make(body, true)};
+    return s[compact ? 1 : 0];
 }
 
 const redis::script& claim() {
@@ -612,7 +628,7 @@ const redis::script& complete(bool compact) {
 -- HSET. The caller builds the entry and the job_completed event (it knows the
 -- times) and passes the history length it holds: while a worker holds a job's
 -- lease no one else changes the job's status.
--- KEYS[1] active  KEYS[2] leases  KEYS[3] completed  KEYS[4] meta  KEYS[5] unique  KEYS[6] cancels
+-- KEYS[1] active  KEYS[2] leases  KEYS[3] done (completed, classic)  KEYS[4] meta  KEYS[5] unique  KEYS[6] cancels
 --   per job i: KEYS[7+2i] job  KEYS[8+2i] result
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] inline limit (bytes)
 -- ARGV[6] the batch's job_updates message, built by the caller: a JSON array of one
@@ -630,7 +646,7 @@ local now, channel = ARGV[1], ARGV[2]
 local inline = tonumber(ARGV[5])
 local parents = has_kids(KEYS[4])
 local out = {}
-local ids, scored = {}, {}
+local ids = {}
 local n = (#KEYS - 6) / 2
 local check_cancels = redis.call('SCARD', KEYS[6]) > 0
 local want = {}
@@ -678,7 +694,6 @@ for i = 0, n - 1 do
     spans[#spans + 1] = at + len - 1
     if parents then release(KEYS[4], id, 'completed') end
     ids[#ids + 1] = id
-    scored[#scored + 1] = now; scored[#scored + 1] = id
     out[#out + 1] = 1
   end
   at = at + len + 1
@@ -687,8 +702,10 @@ if #ids > 0 then
   redis.call('ZREM', KEYS[1], unpack(ids))
   redis.call('HDEL', KEYS[2], unpack(ids))
   if check_cancels then redis.call('SREM', KEYS[6], unpack(ids)) end
-  redis.call('ZADD', KEYS[3], unpack(scored))
+  index(KEYS[3], ids, now, now)
   redis.call('HINCRBY', KEYS[4], 'completed', #ids)
+  -- Completed jobs in `done` (the queue's count of them; `completed` counts every completion).
+  if compact then redis.call('HINCRBY', KEYS[4], 'done', #ids) end
   -- `spans` holds each completed job's event span in the message.
   if #ids == n then
     redis.call('PUBLISH', channel, message)
@@ -1004,7 +1021,11 @@ if redis.call('ZREM', KEYS[3], id) == 1 then
   redis.call('PUBLISH', ARGV[5], id)
 end
 drop_unique(KEYS[9], KEYS[11], id)
-redis.call('ZREM', KEYS[5], id); redis.call('ZREM', KEYS[6], id); redis.call('ZREM', KEYS[7], id)
+-- A completed job is counted in `done` unless the classic `completed` set holds it.
+-- Its entries in the `jobs` and `done` streams stay until those age out; readers
+-- skip ids whose record is gone.
+if redis.call('ZREM', KEYS[5], id) == 0 and status == 'completed' then redis.call('HINCRBY', KEYS[16], 'done', -1) end
+redis.call('ZREM', KEYS[6], id); redis.call('ZREM', KEYS[7], id)
 redis.call('ZREM', KEYS[8], id); redis.call('SREM', KEYS[10], id)
 redis.call('DEL', KEYS[11], KEYS[12], KEYS[13], KEYS[14])
 if live > 0 then note('job_cancelled', id, cjson.encode(ARGV[3]), 'cancelled', ARGV[1], ',"deleted":true') end
@@ -1070,7 +1091,7 @@ const redis::script& submit_waiting(bool compact) {
     static const char* const body = R"lua(
 -- submit_waiting: a new job that depends on other jobs -> waiting (until every
 -- parent is resolved: the `resolve` script). Dedupe on unique_key as in submit.
--- KEYS[1] waiting  KEYS[2] all  KEYS[3] meta  KEYS[4] unique  KEYS[5] job
+-- KEYS[1] waiting  KEYS[2] jobs (all, classic)  KEYS[3] meta  KEYS[4] unique  KEYS[5] job
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap (unused)  ARGV[4] queue
 -- ARGV[5] id  ARGV[6] priority  ARGV[7] max_retries  ARGV[8] timeout_s  ARGV[9] ttl_s
 -- ARGV[10] unique_key  ARGV[11] tenant  ARGV[12] payload  ARGV[13] parents (JSON array)
@@ -1090,7 +1111,7 @@ if uk ~= '' then fields[#fields + 1] = 'unique_key'; fields[#fields + 1] = uk en
 hist(fields, 1, 'waiting', now, '')
 redis.call('HSET', KEYS[5], unpack(fields))
 redis.call('ZADD', KEYS[1], now, id)
-redis.call('ZADD', KEYS[2], 0, id)
+index(KEYS[2], {id}, 0)
 redis.call('HINCRBY', KEYS[3], 'submitted', 1)
 note('job_created', id, cjson.encode(ARGV[4]), 'waiting', now, '')
 flush(ARGV[2])
@@ -1291,7 +1312,7 @@ const redis::script& schedule_fire(bool compact) {
 -- job queued at once (same record fields, implied first history entry, queued
 -- score, marker, submitted counter, job_created event), plus `schedule` and
 -- `schedule_tick` (the tick it was made for).
--- KEYS[1] schedules  KEYS[2] schedule_next  KEYS[3] schedule_state  KEYS[4] queued  KEYS[5] all
+-- KEYS[1] schedules  KEYS[2] schedule_next  KEYS[3] schedule_state  KEYS[4] queued  KEYS[5] jobs (all, classic)
 -- KEYS[6] marker  KEYS[7] meta  KEYS[8] job:<new id>  KEYS[9] job:<previous job id> (job:- for none)
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap (unused)  ARGV[4] queue  ARGV[5] name
 -- ARGV[6] 'tick' or 'trigger'  ARGV[7] definition version  ARGV[8] expected next fire ms
@@ -1332,7 +1353,7 @@ put_long(fields, 'payload', ARGV[19])
 if ARGV[18] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[18] end
 redis.call('HSET', KEYS[8], unpack(fields))
 redis.call('ZADD', KEYS[4], ARGV[20], id)
-redis.call('ZADD', KEYS[5], 0, id)
+index(KEYS[5], {id}, 0)
 redis.call('HINCRBY', KEYS[7], 'submitted', 1)
 redis.call('ZADD', KEYS[6], 0, 'w')
 note('job_created', id, cjson.encode(queue), 'queued', now, '')
@@ -1394,24 +1415,57 @@ return existed
 const redis::script& purge_completed() {
     static const redis::script s = make(R"lua(
 -- purge_completed: deletes completed (and expired) jobs of one queue (the dashboard's
--- "purge completed"): record, progress list, result and index entries. Jobs in any
--- other state are never touched.
--- KEYS[1] completed  KEYS[2] all
---   per job i: KEYS[3+4i] job  KEYS[4+4i] progress  KEYS[5+4i] result  KEYS[6+4i] events (previous version)
--- ARGV[1] tenant ('' = any); then the candidate ids
+-- "purge completed") and the janitor's completed jobs past retention: record,
+-- progress list, result and index entries. Jobs in any other state are never touched.
+-- The candidates come from the `completed` set (checked to be in it) or from `done`
+-- entries (each job counted out of `done`); the `done` entries given are deleted.
+-- KEYS[1] completed  KEYS[2] all  KEYS[3] done  KEYS[4] meta
+--   per job i: KEYS[5+4i] job  KEYS[6+4i] progress  KEYS[7+4i] result  KEYS[8+4i] events (previous version)
+-- ARGV[1] tenant ('' = any)  ARGV[2] 'set' (candidates from `completed`) or 'stream'
+-- ARGV[3] e, the number of `done` entry ids that follow (deleted after the jobs); then the candidate ids
 -- returns the ids deleted
-local tenant = ARGV[1]
+local tenant, from_set = ARGV[1], ARGV[2] == 'set'
+local e = tonumber(ARGV[3])
 local out = {}
-for i = 0, #ARGV - 2 do
-  local id = ARGV[2 + i]
-  local f = redis.call('HMGET', KEYS[3 + 4 * i], 'status', 'tenant')
-  if (f[1] == 'completed' or f[1] == 'expired') and redis.call('ZSCORE', KEYS[1], id) and (tenant == '' or f[2] == tenant) then
-    redis.call('ZREM', KEYS[1], id); redis.call('ZREM', KEYS[2], id)
-    redis.call('DEL', KEYS[3 + 4 * i], KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i])
-    out[#out + 1] = id
+local counted = 0
+for i = 0, #ARGV - 4 - e do
+  local id = ARGV[4 + e + i]
+  local f = redis.call('HMGET', KEYS[5 + 4 * i], 'status', 'tenant')
+  if (f[1] == 'completed' or f[1] == 'expired') and (tenant == '' or f[2] == tenant) then
+    local listed = redis.call('ZREM', KEYS[1], id) == 1
+    if listed or not from_set then
+      if not listed then counted = counted + 1 end
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('DEL', KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i], KEYS[8 + 4 * i])
+      out[#out + 1] = id
+    end
   end
 end
+if counted > 0 then redis.call('HINCRBY', KEYS[4], 'done', -counted) end
+if e > 0 then redis.call('XDEL', KEYS[3], unpack(ARGV, 4, 3 + e)) end
 return out
+)lua");
+    return s;
+}
+
+const redis::script& age_jobs() {
+    static const redis::script s = make(R"lua(
+-- age_jobs: `jobs` entries older than the listing horizon leave the stream; their
+-- jobs still there go to the `all` sorted set (read after the stream: docs/keys.md,
+-- "Job indexes"), so a job outliving the horizon is still listed.
+-- KEYS[1] jobs  KEYS[2] all; per job i: KEYS[3+i] job
+-- ARGV[1] e, the number of entry ids that follow (deleted); then the entries' job ids
+-- returns the number of jobs moved to `all`
+local e = tonumber(ARGV[1])
+local kept = {}
+for i = 0, #ARGV - 2 - e do
+  if redis.call('EXISTS', KEYS[3 + i]) == 1 then
+    kept[#kept + 1] = 0; kept[#kept + 1] = ARGV[2 + e + i]
+  end
+end
+if #kept > 0 then redis.call('ZADD', KEYS[2], unpack(kept)) end
+if e > 0 then redis.call('XDEL', KEYS[1], unpack(ARGV, 2, 1 + e)) end
+return #kept / 2
 )lua");
     return s;
 }

@@ -14,9 +14,10 @@ namespace spool::store::scripts {
 // layout (docs/keys.md, "Compact records"), false the layout of the versions
 // before it (for a rolling upgrade from one: SPOOL_RECORD_FORMAT=classic).
 // `submit` writes the fields its caller built (codec::append_new_record), in
-// either layout.
+// either layout. The job indexes follow the layout too: the `jobs` and `done`
+// streams, or the `all` and `completed` sorted sets (docs/keys.md, "Job indexes").
 
-const redis::script& submit();
+const redis::script& submit(bool compact = true);
 const redis::script& claim();
 const redis::script& take(bool compact = true);
 const redis::script& start(bool compact = true);
@@ -46,6 +47,7 @@ const redis::script& schedule_delete();
 
 const redis::script& retry_dead();
 const redis::script& purge_completed();
+const redis::script& age_jobs();
 
 // The names the shared prelude defines. A script carries only the helpers its
 // body uses (each one costs Redis time on every call); scripts_test.cpp checks

@@ -28,8 +28,8 @@ std::vector<std::pair<std::string, const redis::script*>> every_script() {
         all.emplace_back("complete" + v, &scripts::complete(compact));
         all.emplace_back("submit_waiting" + v, &scripts::submit_waiting(compact));
         all.emplace_back("schedule_fire" + v, &scripts::schedule_fire(compact));
+        all.emplace_back("submit" + v, &scripts::submit(compact));
     }
-    all.emplace_back("submit", &scripts::submit());
     all.emplace_back("claim", &scripts::claim());
     all.emplace_back("fail", &scripts::fail());
     all.emplace_back("release", &scripts::release());
@@ -52,6 +52,7 @@ std::vector<std::pair<std::string, const redis::script*>> every_script() {
     all.emplace_back("schedule_delete", &scripts::schedule_delete());
     all.emplace_back("retry_dead", &scripts::retry_dead());
     all.emplace_back("purge_completed", &scripts::purge_completed());
+    all.emplace_back("age_jobs", &scripts::age_jobs());
     return all;
 }
 

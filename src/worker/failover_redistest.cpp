@@ -20,6 +20,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -117,10 +119,11 @@ public:
     long long completed_count(const std::string& queue) {
         long long n = 0;
         for (const auto& p : store::partition_queues(queue, partitions_)) {
+            // Completed jobs in the partition's `done` index (its meta count).
             auto r = run_coro(
-                ctx_, conn_->exec(redis::command{"ZCARD", store::keys{"spool"}.completed(p)}, 5s), 10s);
-            if (!r || !r->is_integer()) return -1;
-            n += r->integer;
+                ctx_, conn_->exec(redis::command{"HGET", store::keys{"spool"}.meta(p), "done"}, 5s), 10s);
+            if (!r || r->is_error()) return -1;
+            n += r->is_nil() ? 0 : std::atoll(r->str.c_str());
         }
         return n;
     }

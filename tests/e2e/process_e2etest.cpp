@@ -156,13 +156,13 @@ TEST_F(ProcessTest, ThreeWorkersKilledAtRandomStillCompleteEveryJobExactlyOnce) 
     // Kill a worker with -9 every time another 1,000 jobs complete, and start a new one.
     std::mt19937 rng{42};
     for (int round = 1; round <= 3; ++round) {
-        ASSERT_TRUE(wait_until([&] { return redis().zcard("spool:{q:bulk}:completed") >= round * 1000; }, 60s));
+        ASSERT_TRUE(wait_until([&] { return redis().cmd_int({"HGET", "spool:{q:bulk}:meta", "done"}) >= round * 1000; }, 60s));
         auto victim = rng() % workers.size();
         workers[victim]->signal(SIGKILL);
         workers[victim]->wait_exit(5s);
         workers[victim] = std::make_unique<process>(worker_args("r" + std::to_string(round)), dir_ + "/r.log");
     }
-    ASSERT_TRUE(wait_until([&] { return redis().zcard("spool:{q:bulk}:completed") == jobs; }, 90s));
+    ASSERT_TRUE(wait_until([&] { return redis().cmd_int({"HGET", "spool:{q:bulk}:meta", "done"}) == jobs; }, 90s));
     EXPECT_EQ(redis().cmd_int({"HGET", "spool:{q:bulk}:meta", "completed"}), jobs);  // one completion each
     EXPECT_EQ(redis().zcard("spool:{q:bulk}:queued"), 0);
     EXPECT_EQ(redis().zcard("spool:{q:bulk}:active"), 0);
@@ -227,7 +227,7 @@ TEST_F(ProcessTest, WorkerKilledWithACompletionBatchInFlightLosesNothingAndFinis
     }
     ASSERT_EQ(run_coro(ctx_, broker_->submit_many(specs, now_millis()), 30s).value().size(),
               static_cast<std::size_t>(jobs));
-    auto completed = [&] { return redis().zcard("spool:{q:bulk}:completed"); };
+    auto completed = [&] { return redis().cmd_int({"HGET", "spool:{q:bulk}:meta", "done"}); };
     for (int round = 0; round < 3; ++round) {
         SCOPED_TRACE("round " + std::to_string(round));
         std::string id = "inflight" + std::to_string(round);

@@ -146,9 +146,10 @@ protected:
         std::string id, status;
     };
     std::vector<job_row> jobs(const std::string& queue) {
-        auto ids = redis().cmd({"ZRANGE", "spool:{q:" + queue + "}:all", "0", "-1"});
+        const std::string prefix = "spool:{q:" + queue + "}:job:";
         std::vector<job_row> out;
-        for (const auto& id : ids) {
+        for (const auto& k : redis().cmd({"KEYS", prefix + "*"})) {
+            const std::string id = k.substr(prefix.size());
             auto f = redis().cmd(
                 {"HMGET", "spool:{q:" + queue + "}:job:" + id, "schedule_tick", "created_at", "status"});
             if (f.size() < 3 || f[1].empty()) continue;
