@@ -434,9 +434,165 @@ TEST_F(BrokerTest, ClassicRecordFormatWritesWhatEarlierVersionsRead) {
                                               R"(,"attempt":1,"worker_id":"w1"})");
     EXPECT_EQ(redis().hget(record, "h3"), R"({"status":"completed","ts":)" + std::to_string(now()) +
                                               R"(,"duration_ms":0,"wait_ms":0})");
+    // The indexes of that layout too: the `all` and `completed` sets, with the
+    // size and attempt count the version before reads.
+    EXPECT_EQ(redis().hget(record, "result_size"), std::to_string(payload.size()));
+    EXPECT_EQ(redis().hget(record, "attempts"), "1");
+    EXPECT_EQ(redis().cmd_str({"ZSCORE", key("cq", "all"), id}), "0");
+    EXPECT_EQ(redis().cmd_str({"ZSCORE", key("cq", "completed"), id}), std::to_string(now()));
+    EXPECT_FALSE(redis().exists(key("cq", "jobs")));
+    EXPECT_FALSE(redis().exists(key("cq", "done")));
     // and this version reads it all the same
     EXPECT_EQ(run(broker_->get_result(id)).value().data, payload);
     EXPECT_EQ(run(broker_->events(id, "0", 100)).value().size(), 3u);
+}
+
+TEST_F(BrokerTest, ListingsReadTheStreamsThenTheSetsOfEarlierLayouts) {
+    // Two jobs of the classic layout (as the version before wrote them: in the
+    // `all` and `completed` sets), then this layout's: one by one, a batch of five
+    // (one `jobs` entry), two completed in one call (one `done` entry).
+    broker_options bo;
+    bo.clock = &clock_;
+    bo.compact_records = false;
+    store::broker classic{*conn_, bo};
+    std::vector<std::string> ids;  // oldest first
+    auto complete_all = [&](store::broker& b, std::size_t n) {
+        claim_request req;
+        req.queue = "q";
+        req.worker_id = "w1";
+        req.max_jobs = n;
+        req.lease = default_lease;
+        auto batch = run(b.claim(req, now())).value();
+        ASSERT_EQ(batch.jobs.size(), n);
+        std::vector<completion> done;
+        for (const auto& j : batch.jobs) done.push_back(done_for(j, "1", std::chrono::seconds{3600}));
+        for (const auto& r : run(b.complete("q", done, now())).value()) ASSERT_TRUE(r.has_value());
+    };
+    job_spec s;
+    s.queue = "q";
+    for (int i = 0; i < 2; ++i) {
+        ids.push_back(run(classic.submit(s, now())).value().id);
+        clock_.advance(std::chrono::milliseconds{1});
+    }
+    complete_all(classic, 1);  // the older classic job
+    ids.push_back(submit(s));
+    clock_.advance(std::chrono::milliseconds{1});
+    std::vector<job_spec> five(5, s);
+    for (const auto& r : run(broker_->submit_many(five, now())).value()) ids.push_back(r.value().id);
+    clock_.advance(std::chrono::milliseconds{1});
+    complete_all(*broker_, 2);  // the second classic job and the first of this layout
+    EXPECT_EQ(redis().zcard(key("q", "all")), 2);
+    EXPECT_EQ(redis().zcard(key("q", "completed")), 1);
+    EXPECT_EQ(redis().cmd_int({"XLEN", key("q", "jobs")}), 2);
+    EXPECT_EQ(stream_ids("q", "done"), (std::vector<std::string>{ids[1], ids[2]}));
+    EXPECT_EQ(redis().hget(key("q", "meta"), "done"), "2");
+    EXPECT_EQ(run(broker_->queues()).value().at(0).completed, 3);
+    auto pages = [&](list_query q) {
+        std::vector<std::string> seen;
+        for (int page = 0; page < 20; ++page) {
+            auto p = run(broker_->list(q)).value();
+            for (const auto& j : p.jobs) seen.push_back(j.id);
+            if (p.next_cursor.empty()) break;
+            q.cursor = p.next_cursor;
+        }
+        return seen;
+    };
+    // Every job, newest first: the stream's (a batch's ids newest first), then the set's.
+    for (std::size_t limit : {1, 2, 3, 50}) {
+        list_query q;
+        q.limit = limit;
+        EXPECT_EQ(pages(q), std::vector<std::string>(ids.rbegin(), ids.rend())) << "limit " << limit;
+        q.status = job_status::completed;
+        // Completed ones by completion: the `done` entry's newest first, then the set's.
+        EXPECT_EQ(pages(q), (std::vector<std::string>{ids[2], ids[1], ids[0]})) << "limit " << limit;
+    }
+    // A stream cursor is kept as it is in a URL query; a damaged one is refused.
+    list_query q;
+    q.limit = 2;
+    auto first = run(broker_->list(q)).value();
+    EXPECT_EQ(first.next_cursor.find_first_not_of(
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"),
+              std::string::npos)
+        << first.next_cursor;
+    for (const std::string& bad : std::vector<std::string>{"x1-2.3", "x1-2.3.zzz", "x-1-2.3." + ids[0], "x1.2." + ids[0]}) {
+        q.cursor = bad;
+        EXPECT_EQ(run(broker_->list(q)).error(), errc::invalid_argument) << bad;
+    }
+    // The newest completions, for the dashboard's timings, come from both too.
+    EXPECT_EQ(run(broker_->recent_timings("q", 10)).value().size(), 3u);
+}
+
+TEST_F(BrokerTest, ACompletionEntryIsStampedAfterTheStreamsLastOne) {
+    // A `done` entry carries the completion time, unless the stream's last entry
+    // is later (another host's clock): then it follows that entry.
+    redis().cmd({"XADD", key("q", "done"), std::to_string(now() + 60'000) + "-0", "x", ""});
+    auto id = submit_to("q");
+    auto job = claim("q").jobs.at(0);
+    std::vector<completion> done{done_for(job, "1", std::chrono::seconds{3600})};
+    ASSERT_TRUE(run(broker_->complete("q", done, now())).value().at(0).has_value());
+    auto r = run(run_cmd(*conn_, redis::command{"XRANGE", key("q", "done"), "-", "+"})).value();
+    auto entries = job_index::entries(r);
+    ASSERT_EQ(entries.size(), 2u);
+    EXPECT_EQ(entries[1].id, std::to_string(now() + 60'000) + "-1");
+    EXPECT_EQ(entries[1].ids, std::vector<std::string>{id});
+    // Then, with the stream's last entry older, the completion time again.
+    redis().cmd({"DEL", key("q", "done")});
+    auto id2 = submit_to("q");
+    job = claim("q").jobs.at(0);
+    done = {done_for(job, "1", std::chrono::seconds{3600})};
+    ASSERT_TRUE(run(broker_->complete("q", done, now())).value().at(0).has_value());
+    EXPECT_EQ(job_index::entries(run(run_cmd(*conn_, redis::command{"XRANGE", key("q", "done"), "-", "+"})).value())
+                  .at(0)
+                  .id,
+              std::to_string(now()) + "-0");
+    list_query completed;
+    completed.status = job_status::completed;
+    auto page = run(broker_->list(completed)).value();
+    ASSERT_EQ(page.jobs.size(), 1u);  // the first one's entry went with the stream
+    EXPECT_EQ(page.jobs[0].id, id2);
+}
+
+TEST_F(BrokerTest, RetentionEmptiesTheDoneStreamAndAgesTheJobsStreamOut) {
+    // On a clock that starts at the real time: `jobs` entries carry Redis's time.
+    manual_clock clock{now_millis()};
+    broker_options bo;
+    bo.clock = &clock;
+    store::broker b{*conn_, bo};
+    job_spec s;
+    s.queue = "r";
+    auto finished = run(b.submit(s, clock.now())).value().id;
+    s.run_at = clock.now() + 30LL * 24 * 3600 * 1000;  // still scheduled after retention
+    auto later = run(b.submit(s, clock.now())).value().id;
+    claim_request req;
+    req.queue = "r";
+    req.worker_id = "w1";
+    req.max_jobs = 1;
+    req.lease = default_lease;
+    auto job = run(b.claim(req, clock.now())).value().jobs.at(0);
+    ASSERT_EQ(job.id, finished);
+    std::vector<completion> done{done_for(job, "1", std::chrono::seconds{3600})};
+    ASSERT_TRUE(run(b.complete("r", done, clock.now())).value().at(0).has_value());
+    EXPECT_EQ(run(b.trim("r", clock.now())).value(), 0u);
+    EXPECT_EQ(redis().cmd_int({"XLEN", key("r", "done")}), 1);
+    EXPECT_EQ(redis().cmd_int({"XLEN", key("r", "jobs")}), 2);
+    // Past retention (and the hour after it): the completed job goes with its
+    // `done` entry; the `jobs` entries leave the stream, the live job for `all`.
+    clock.advance(b.options().retention + std::chrono::hours{2});
+    EXPECT_EQ(run(b.trim("r", clock.now())).value(), 1u);
+    EXPECT_FALSE(redis().exists(key("r", "job:" + finished)));
+    EXPECT_EQ(redis().cmd_int({"XLEN", key("r", "done")}), 0);
+    EXPECT_EQ(redis().hget(key("r", "meta"), "done"), "0");
+    EXPECT_EQ(redis().cmd_int({"XLEN", key("r", "jobs")}), 0);
+    EXPECT_EQ(redis().cmd_str({"ZSCORE", key("r", "all"), later}), "0");
+    EXPECT_EQ(redis().zcard(key("r", "all")), 1);
+    list_query q;
+    q.queue = "r";
+    auto page = run(b.list(q)).value();
+    ASSERT_EQ(page.jobs.size(), 1u);
+    EXPECT_EQ(page.jobs[0].id, later);
+    // Deleting it takes it out of `all` as before.
+    ASSERT_TRUE(run(b.remove(later, clock.now())).has_value());
+    EXPECT_EQ(redis().zcard(key("r", "all")), 0);
 }
 
 TEST_F(BrokerTest, LargeResultIsStoredCompressed) {
