@@ -8,6 +8,9 @@
 // And tests/data/legacy-v2.rdb (tests/data/make-legacy-v2.sh, the commit before
 // records were kept compact: JSON history entries, ~300-byte payloads and
 // results in one field): mq queued, mc and mp completed, ma in progress on a
+// killed worker. And tests/data/legacy-v3.rdb (tests/data/make-legacy-v3.sh, the
+// commit before the job indexes were streams: the `all` and `completed` sets,
+// piece counts in the records): sq queued, sc and sp completed, sa in progress on a
 // killed worker.
 #include <spool/worker.hpp>
 
@@ -23,6 +26,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
+#include <set>
 #include <thread>
 
 using namespace spool;
@@ -42,6 +47,10 @@ const std::string mq = "01a23d0e-8098-7080-8a0b-3b735b0d0001";
 const std::string mc = "01a23d0e-80a1-718f-8266-22655b0d0002";
 const std::string mp = "01a23d0e-80a8-70e2-9a38-a5865b0d0003";
 const std::string ma = "01a23d0e-80ae-70c0-8a67-5d1d5b0d0004";
+const std::string sq = "01a250b9-e308-713b-9ae9-a5d15b0d0001";
+const std::string sc = "01a250b9-e314-71d4-9d29-97965b0d0002";
+const std::string sp = "01a250b9-e31e-71ca-9d97-1e645b0d0003";
+const std::string sa = "01a250b9-e328-70d7-8ed5-03cc5b0d0004";
 const std::string pad(280, 'v');
 
 std::string data_file(const char* name = "legacy-v1.rdb") {
@@ -113,6 +122,23 @@ protected:
 class CompactTest : public LegacyTest {
 protected:
     const char* dump() const override { return "legacy-v2.rdb"; }
+};
+
+class SetIndexTest : public LegacyTest {
+protected:
+    const char* dump() const override { return "legacy-v3.rdb"; }
+    std::vector<std::string> listed(std::optional<job_status> status) {
+        store::list_query q;
+        q.status = status;
+        std::vector<std::string> out;
+        for (const auto& j : run_coro(ctx_, broker_->list(q)).value().jobs) out.push_back(j.id);
+        return out;
+    }
+    std::int64_t completed_count() {
+        std::int64_t n = 0;
+        for (const auto& q : run_coro(ctx_, broker_->queues()).value()) n += q.completed;
+        return n;
+    }
 };
 
 asio::awaitable<std::string> echo(job_context& job) { co_return job.payload(); }
@@ -197,4 +223,43 @@ TEST_F(CompactTest, RecordsOfTheVersionBeforeCompactRecordsReadAndFinish) {
     EXPECT_NE(a[1].data.find(R"("attempt":1,"worker_id":"oldworker")"), std::string::npos);
     EXPECT_NE(a[5].data.find(R"("attempt":2,"worker_id":")"), std::string::npos);
     EXPECT_EQ(get(ma).attempts, 2);
+}
+
+TEST_F(SetIndexTest, JobsOfTheVersionBeforeTheIndexStreamsAreListedRunAndPurged) {
+    // Read as that version wrote them: payloads and results in pieces with counts,
+    // listed and counted from the `all` and `completed` sets.
+    EXPECT_EQ(get(sq).payload, R"({"n":2,"pad":")" + pad + R"("})");
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(sc)).value().data, R"({"old":"done","pad":")" + pad + R"("})");
+    EXPECT_EQ(get(sc).result_size_bytes, 303u);
+    EXPECT_EQ(get(sc).attempts, 1);
+    EXPECT_EQ(statuses(events(sp)), (std::vector<std::string>{"queued", "in_progress", "progress", "progress",
+                                                              "progress", "completed"}));
+    EXPECT_EQ(listed(std::nullopt), (std::vector<std::string>{sa, sp, sc, sq}));  // newest first, across queues
+    EXPECT_EQ(listed(job_status::completed), (std::vector<std::string>{sp, sc}));
+    EXPECT_EQ(completed_count(), 2);
+
+    // The killed worker's job comes back and, with the queued one, runs under this
+    // version (its payload whole: the start reads the count), into the `done` index.
+    EXPECT_EQ(run_coro(ctx_, broker_->reclaim_expired("sa", now_millis())).value(), 1u);
+    ASSERT_TRUE(run_worker_until_completed({{"sq", handler::async(echo)}, {"sa", handler::async(echo)}}, {sq, sa}));
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(sq)).value().data, R"({"n":2,"pad":")" + pad + R"("})");
+    EXPECT_EQ(run_coro(ctx_, broker_->get_result(sa)).value().data,
+              R"({"duration_ms":600000,"steps":600,"pad":")" + pad + R"("})");
+    EXPECT_EQ(get(sa).attempts, 2);
+    auto completed = listed(job_status::completed);
+    ASSERT_EQ(completed.size(), 4u);
+    EXPECT_EQ((std::set<std::string>{completed[0], completed[1]}), (std::set<std::string>{sq, sa}));
+    EXPECT_EQ(completed[2], sp);
+    EXPECT_EQ(completed[3], sc);
+    EXPECT_EQ(completed_count(), 4);
+
+    // Past retention every one goes, from the sets and from the streams.
+    const millis later = now_millis() + std::chrono::milliseconds{broker_->options().retention}.count() + 86'400'000;
+    std::size_t purged = 0;
+    for (const auto& q : {"sq", "sc", "sp", "sa"}) purged += run_coro(ctx_, broker_->trim(q, later)).value();
+    EXPECT_EQ(purged, 4u);
+    EXPECT_TRUE(listed(std::nullopt).empty());
+    EXPECT_TRUE(listed(job_status::completed).empty());
+    EXPECT_EQ(completed_count(), 0);
+    EXPECT_EQ(run_coro(ctx_, broker_->get(sc)).error(), errc::job_not_found);
 }
