@@ -2381,83 +2381,58 @@ asio::awaitable<result<std::size_t>> broker::purge_done(const std::string& queue
                                                         const std::string& tenant) {
     const auto& k = impl_->k;
     std::size_t total = 0;
-    std::string from = "-";
-    constexpr std::size_t entries_per_read = 32;
-    for (;;) {
-        auto r = co_await run_cmd(conn_, command{"XRANGE", k.done(queue), from, until, "COUNT", entries_per_read});
-        if (!r) co_return r.error();
-        auto entries = job_index::entries(*r);
-        if (entries.empty()) break;
-        std::vector<std::string> ids;
-        for (auto& e : entries)
-            for (auto& id : e.ids) ids.push_back(std::move(id));
-        // 200 jobs per script call; the last call deletes the entries (unless only one
-        // tenant's jobs went: then the others' stay listed, and the entries go at retention).
-        for (std::size_t at = 0; at < ids.size(); at += 200) {
-            const bool last = at + 200 >= ids.size();
-            std::vector<std::string> keys_v{k.completed(queue), k.all(queue), k.done(queue), k.meta(queue)};
-            std::vector<std::string> args_v{tenant, "stream", "0"};
-            if (last && tenant.empty()) {
-                args_v[2] = std::to_string(entries.size());
-                for (const auto& e : entries) args_v.push_back(e.id);
-            }
-            for (auto& id : chunk_of(ids, at, 200)) {
-                keys_v.push_back(k.job(queue, id));
-                keys_v.push_back(k.progress(queue, id));
-                keys_v.push_back(k.result(queue, id));
-                keys_v.push_back(k.events(queue, id));
-                args_v.push_back(std::move(id));
-            }
-            auto sr = co_await run_script(conn_, scripts::purge_completed(), std::move(keys_v), std::move(args_v));
-            if (!sr) co_return sr.error();
-            auto gone = string_list(*sr);
-            if (gone.empty()) continue;
-            command unindex{"HDEL", k.ids()};
-            for (const auto& id : gone) unindex.arg(id);
-            auto u = co_await run_cmd(conn_, std::move(unindex));
-            if (!u) co_return u.error();
-            total += gone.size();
+    // 200 jobs per script call; the last call of a read deletes its entries (unless
+    // only one tenant's jobs went: the others' stay listed, and the entries go at retention).
+    auto step = [&](job_index::batch b) -> asio::awaitable<result<void>> {
+        std::vector<std::string> keys_v{k.completed(queue), k.all(queue), k.done(queue), k.meta(queue)};
+        std::vector<std::string> args_v{tenant, "stream", "0"};
+        if (tenant.empty()) {
+            args_v[2] = std::to_string(b.entries.size());
+            for (auto& e : b.entries) args_v.push_back(std::move(e));
         }
-        if (r->elements.size() < entries_per_read) break;
-        from = "(" + entries.back().id;
-    }
+        for (auto& id : b.ids) {
+            keys_v.push_back(k.job(queue, id));
+            keys_v.push_back(k.progress(queue, id));
+            keys_v.push_back(k.result(queue, id));
+            keys_v.push_back(k.events(queue, id));
+            args_v.push_back(std::move(id));
+        }
+        auto sr = co_await run_script(conn_, scripts::purge_completed(), std::move(keys_v), std::move(args_v));
+        if (!sr) co_return sr.error();
+        auto gone = string_list(*sr);
+        if (gone.empty()) co_return result<void>{};
+        command unindex{"HDEL", k.ids()};
+        for (const auto& id : gone) unindex.arg(id);
+        auto u = co_await run_cmd(conn_, std::move(unindex));
+        if (!u) co_return u.error();
+        total += gone.size();
+        co_return result<void>{};
+    };
+    auto w = co_await job_index::walk(conn_, k.done(queue), std::move(until), 200, step);
+    if (!w) co_return w.error();
     co_return total;
 }
 
 asio::awaitable<result<std::size_t>> broker::age_jobs(const std::string& queue, millis horizon) {
     const auto& k = impl_->k;
     std::size_t kept = 0;
-    std::string from = "-";
-    const std::string until = "(" + std::to_string(std::max<millis>(0, horizon)) + "-0";
-    constexpr std::size_t entries_per_read = 32;
-    for (;;) {
-        auto r = co_await run_cmd(conn_, command{"XRANGE", k.jobs(queue), from, until, "COUNT", entries_per_read});
-        if (!r) co_return r.error();
-        auto entries = job_index::entries(*r);
-        if (entries.empty()) break;
-        std::vector<std::string> ids;
-        for (auto& e : entries)
-            for (auto& id : e.ids) ids.push_back(std::move(id));
-        // 500 jobs per script call; the last one deletes the entries.
-        for (std::size_t at = 0; at < ids.size(); at += 500) {
-            const bool last = at + 500 >= ids.size();
-            std::vector<std::string> keys_v{k.jobs(queue), k.all(queue)};
-            std::vector<std::string> args_v{"0"};
-            if (last) {
-                args_v[0] = std::to_string(entries.size());
-                for (const auto& e : entries) args_v.push_back(e.id);
-            }
-            for (auto& id : chunk_of(ids, at, 500)) {
-                keys_v.push_back(k.job(queue, id));
-                args_v.push_back(std::move(id));
-            }
-            auto sr = co_await run_script(conn_, scripts::age_jobs(), std::move(keys_v), std::move(args_v));
-            if (!sr) co_return sr.error();
-            kept += static_cast<std::size_t>(int_of(*sr));
+    // 500 jobs per script call; the last call of a read deletes its entries.
+    auto step = [&](job_index::batch b) -> asio::awaitable<result<void>> {
+        std::vector<std::string> keys_v{k.jobs(queue), k.all(queue)};
+        std::vector<std::string> args_v{std::to_string(b.entries.size())};
+        for (auto& e : b.entries) args_v.push_back(std::move(e));
+        for (auto& id : b.ids) {
+            keys_v.push_back(k.job(queue, id));
+            args_v.push_back(std::move(id));
         }
-        if (r->elements.size() < entries_per_read) break;
-        from = "(" + entries.back().id;
-    }
+        auto sr = co_await run_script(conn_, scripts::age_jobs(), std::move(keys_v), std::move(args_v));
+        if (!sr) co_return sr.error();
+        kept += static_cast<std::size_t>(int_of(*sr));
+        co_return result<void>{};
+    };
+    auto w = co_await job_index::walk(conn_, k.jobs(queue), "(" + std::to_string(std::max<millis>(0, horizon)) + "-0",
+                                      500, step);
+    if (!w) co_return w.error();
     co_return kept;
 }
 

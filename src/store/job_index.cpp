@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <tuple>
 
 namespace spool::store::job_index {
@@ -115,6 +116,34 @@ asio::awaitable<result<page>> newest(redis::connection& conn, std::string key, s
         count = std::min<std::size_t>(count * 2, 64);
     }
     co_return out;
+}
+
+asio::awaitable<result<void>> walk(redis::connection& conn, std::string key, std::string until, std::size_t chunk,
+                                   std::function<asio::awaitable<result<void>>(batch)> step) {
+    constexpr std::size_t entries_per_read = 32;
+    std::string from = "-";
+    for (;;) {
+        auto r = co_await run_cmd(conn, redis::command{"XRANGE", key, from, until, "COUNT", entries_per_read});
+        if (!r) co_return r.error();
+        auto got = entries(*r);
+        if (got.empty()) break;
+        std::vector<std::string> ids;
+        for (auto& e : got)
+            for (auto& id : e.ids) ids.push_back(std::move(id));
+        for (std::size_t at = 0; at < ids.size(); at += chunk) {
+            batch b;
+            const auto end = std::min(ids.size(), at + chunk);
+            b.ids.assign(std::make_move_iterator(ids.begin() + static_cast<std::ptrdiff_t>(at)),
+                         std::make_move_iterator(ids.begin() + static_cast<std::ptrdiff_t>(end)));
+            if (end == ids.size())
+                for (const auto& e : got) b.entries.push_back(e.id);
+            auto ok = co_await step(std::move(b));
+            if (!ok) co_return ok.error();
+        }
+        if (r->elements.size() < entries_per_read) break;
+        from = "(" + got.back().id;
+    }
+    co_return result<void>{};
 }
 
 }  // namespace spool::store::job_index

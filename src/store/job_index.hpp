@@ -10,6 +10,7 @@
 
 #include <spool/result.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,5 +56,18 @@ struct page {
 // submit's entry holds up to 500 ids).
 asio::awaitable<result<page>> newest(redis::connection& conn, std::string key, std::optional<position> after,
                                      std::size_t want);
+
+// One step of a walk over a stream's oldest entries: up to a chunk of their ids
+// and, with the last chunk of each read, the ids of the entries read (whose jobs
+// have then all been handed over).
+struct batch {
+    std::vector<std::string> ids;
+    std::vector<std::string> entries;
+};
+// Reads the entries of stream `key` up to `until` (an XRANGE end), oldest first,
+// 32 at a time, and hands their job ids to `step` in chunks of `chunk`. Stops at
+// the first error.
+asio::awaitable<result<void>> walk(redis::connection& conn, std::string key, std::string until, std::size_t chunk,
+                                   std::function<asio::awaitable<result<void>>(batch)> step);
 
 }  // namespace spool::store::job_index
