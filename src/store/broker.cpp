@@ -1256,13 +1256,15 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
     const millis now = opts_.clock->now();
     job_page page;
     std::vector<std::pair<position, job_record>> found;
-    // Each queue is read in windows until it yields `limit` matches or runs dry;
-    // the merged, newest-first result is then cut to `limit`.
+    std::vector<position> stopped;  // where queues that ran out of rounds stopped reading
+    // Each queue is read in windows until it yields `limit` matches, runs dry or has
+    // had 20 windows; the merged, newest-first result is then cut to `limit`.
     for (const auto& queue : queues) {
         // Its stream first (unless the cursor is past it), then its sorted set.
         bool in_stream = streamed && (!cursor || cursor->phase == 1);
         std::optional<position> pos = cursor;
         std::size_t matched = 0;
+        bool finished = false;  // read to the end of its indexes
         for (int round = 0; round < 20 && matched < q.limit; ++round) {
             std::size_t window = q.limit + 16;
             std::vector<position> candidates;
@@ -1275,12 +1277,10 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
                 if (!s) co_return s.error();
                 candidates = std::move(s->items);
                 if (s->exhausted) {
-                    // On to the sorted set, from its newest.
+                    // On to the sorted set, from its newest (every place in it is
+                    // older than a stream place).
                     in_stream = false;
-                    if (candidates.empty()) {
-                        pos.reset();
-                        continue;
-                    }
+                    if (candidates.empty()) continue;
                 }
             } else {
                 command c;
@@ -1302,9 +1302,13 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
                 }
                 exhausted = e.size() < window * step;
                 if (candidates.empty()) {
-                    if (exhausted) break;
+                    if (exhausted) {
+                        finished = true;
+                        break;
+                    }
                     // Everything in this window tied with the cursor: widen by moving past it.
-                    if (by_score) pos = position{0, pos->score - 1, 0, 0, "ffffffff-ffff-ffff-ffff-ffffffffffff"};
+                    if (by_score && pos && pos->phase == 0)
+                        pos = position{0, pos->score - 1, 0, 0, "ffffffff-ffff-ffff-ffff-ffffffffffff"};
                     continue;
                 }
             }
@@ -1323,10 +1327,20 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
                 found.emplace_back(candidates[i], std::move(*j));
                 if (++matched >= q.limit) break;
             }
-            if (exhausted) break;
-            if (!in_stream && pos && pos->phase == 1) pos.reset();  // the stream is done: the set from its newest
+            if (exhausted) {
+                finished = true;
+                break;
+            }
         }
+        if (!finished && matched < q.limit && pos) stopped.push_back(*pos);
     }
+    // A queue that ran out of windows (a long run of entries whose jobs are gone, or
+    // of jobs the filter skips) was read only down to where it stopped: the page ends
+    // there, and its cursor resumes from that place even when no job is on the page.
+    std::optional<position> cut;
+    for (const auto& p : stopped)
+        if (!cut || job_index::newer(p, *cut, by_score)) cut = p;
+    if (cut) std::erase_if(found, [&](const auto& f) { return !job_index::newer(f.first, *cut, by_score); });
     std::sort(found.begin(), found.end(),
               [&](const auto& a, const auto& b) { return job_index::newer(a.first, b.first, by_score); });
     bool more = found.size() > q.limit;
@@ -1334,6 +1348,8 @@ asio::awaitable<result<job_page>> broker::list(list_query q) {
     for (auto& [p, j] : found) page.jobs.push_back(std::move(j));
     if (!found.empty() && (more || found.size() == q.limit))
         page.next_cursor = job_index::encode(found.back().first, by_score);
+    else if (cut)
+        page.next_cursor = job_index::encode(*cut, by_score);
     co_return page;
 }
 
@@ -2170,9 +2186,12 @@ asio::awaitable<result<std::size_t>> broker::trim(std::string queue, millis now)
     auto done = co_await purge_done(queue, "(" + std::to_string(cutoff) + "-0", "");
     if (!done) co_return done.error();
     total += *done;
-    // `jobs` entries an hour older than retention: most of their jobs are gone.
+    // `jobs` entries an hour older than retention leave the stream (their live jobs
+    // for `all`); younger ones before the cutoff go once all their jobs have.
     auto aged = co_await age_jobs(queue, cutoff - 3'600'000);
     if (!aged) co_return aged.error();
+    auto dropped = co_await drop_gone_entries(queue, cutoff);
+    if (!dropped) co_return dropped.error();
     co_return total;
 }
 
@@ -2434,6 +2453,39 @@ asio::awaitable<result<std::size_t>> broker::age_jobs(const std::string& queue, 
                                       500, step);
     if (!w) co_return w.error();
     co_return kept;
+}
+
+asio::awaitable<result<void>> broker::drop_gone_entries(const std::string& queue, millis until) {
+    const auto& k = impl_->k;
+    constexpr std::size_t entries_per_read = 32;
+    const std::string end = "(" + std::to_string(std::max<millis>(0, until)) + "-0";
+    std::string from = "-";
+    for (int reads = 0; reads < 1000; ++reads) {
+        auto r = co_await run_cmd(conn_, command{"XRANGE", k.jobs(queue), from, end, "COUNT", entries_per_read});
+        if (!r) co_return r.error();
+        auto got = job_index::entries(*r);
+        if (got.empty()) break;
+        std::vector<command> probes;
+        for (const auto& e : got)
+            for (const auto& id : e.ids) probes.push_back(command{"EXISTS", k.job(queue, id)});
+        auto x = co_await conn_.exec_many(std::move(probes));
+        if (!x) co_return x.error();
+        // No job comes back once gone (ids are never reused): no race to guard against.
+        command xdel{"XDEL", k.jobs(queue)};
+        std::size_t at = 0;
+        for (const auto& e : got) {
+            bool live = false;
+            for (std::size_t i = 0; i < e.ids.size(); ++i) live = int_of((*x)[at++]) == 1 || live;
+            if (!live) xdel.arg(e.id);
+        }
+        if (xdel.args().size() > 2) {
+            auto d = co_await run_cmd(conn_, std::move(xdel));
+            if (!d) co_return d.error();
+        }
+        if (r->elements.size() < entries_per_read) break;
+        from = "(" + got.back().id;
+    }
+    co_return result<void>{};
 }
 
 asio::awaitable<result<std::vector<job_record>>> broker::find_jobs(std::string queue, std::string text,

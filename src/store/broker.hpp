@@ -362,6 +362,8 @@ private:
                                                     const std::string& tenant);
     // `jobs` entries before `horizon` leave the stream; their live jobs go to `all`.
     asio::awaitable<result<std::size_t>> age_jobs(const std::string& queue, millis horizon);
+    // `jobs` entries before `until` whose jobs are all gone: deleted.
+    asio::awaitable<result<void>> drop_gone_entries(const std::string& queue, millis until);
     asio::awaitable<result<void>> open_gate(std::string queue, std::string gate, millis now);
     boost::system::error_code check(job_spec& s, millis now) const;
     std::string route(const job_spec& s);

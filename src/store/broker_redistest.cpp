@@ -130,7 +130,9 @@ protected:
     }
 
     asio::io_context ctx_;
-    manual_clock clock_{1'800'000'000'000};
+    // Starts at the real time: index stream entries carry Redis's time when the
+    // caller's is too far ahead of it.
+    manual_clock clock_{now_millis()};
     std::shared_ptr<redis::connection> conn_, blocking_;
     std::shared_ptr<redis::subscriber> sub_;
     std::vector<std::string> updates_;  // what listen() received
@@ -522,6 +524,34 @@ TEST_F(BrokerTest, ListingsReadTheStreamsThenTheSetsOfEarlierLayouts) {
     EXPECT_EQ(run(broker_->recent_timings("q", 10)).value().size(), 3u);
 }
 
+TEST_F(BrokerTest, ListingsGetPastLongRunsOfEntriesWhoseJobsAreGone) {
+    // One job, then 1,000 whose records are gone (deleted; their `jobs` entries stay
+    // until they age out), then one more: a page reads at most 20 windows, so pages
+    // may come back short, but each has a cursor until every job was seen.
+    job_spec s;
+    s.queue = "q";
+    auto oldest = submit(s);
+    std::vector<job_spec> batch(500, s);
+    redis::command del{"DEL"};
+    for (int i = 0; i < 2; ++i)
+        for (const auto& r : run(broker_->submit_many(batch, now())).value()) del.arg(key("q", "job:" + r.value().id));
+    redis().cmd(del.args());
+    auto newest = submit(s);
+    list_query q;
+    q.limit = 1;
+    std::vector<std::string> seen;
+    int pages = 0;
+    for (; pages < 200; ++pages) {
+        auto p = run(broker_->list(q)).value();
+        for (const auto& j : p.jobs) seen.push_back(j.id);
+        if (p.next_cursor.empty()) break;
+        q.cursor = p.next_cursor;
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{newest, oldest}));
+    EXPECT_GT(pages, 2);  // some pages came back empty, with a cursor
+    EXPECT_LT(pages, 200);
+}
+
 TEST_F(BrokerTest, ACompletionEntryIsStampedAfterTheStreamsLastOne) {
     // A `done` entry carries the completion time, unless the stream's last entry
     // is later (another host's clock): then it follows that entry.
@@ -550,6 +580,27 @@ TEST_F(BrokerTest, ACompletionEntryIsStampedAfterTheStreamsLastOne) {
     auto page = run(broker_->list(completed)).value();
     ASSERT_EQ(page.jobs.size(), 1u);  // the first one's entry went with the stream
     EXPECT_EQ(page.jobs[0].id, id2);
+    // A caller whose clock runs an hour ahead does not stamp the future (it would
+    // hold every later entry there, and out of retention): Redis's time is used.
+    manual_clock ahead{now_millis() + 3'600'000};
+    broker_options bo;
+    bo.clock = &ahead;
+    store::broker fast{*conn_, bo};
+    redis().cmd({"DEL", key("q", "done")});
+    job_spec s;
+    s.queue = "q";
+    run(fast.submit(s, ahead.now())).value();
+    claim_request req;
+    req.queue = "q";
+    req.worker_id = "w1";
+    req.max_jobs = 1;
+    req.lease = default_lease;
+    job = run(fast.claim(req, ahead.now())).value().jobs.at(0);
+    done = {done_for(job, "1", std::chrono::seconds{3600})};
+    ASSERT_TRUE(run(fast.complete("q", done, ahead.now())).value().at(0).has_value());
+    auto stamped = job_index::entries(run(run_cmd(*conn_, redis::command{"XRANGE", key("q", "done"), "-", "+"})).value());
+    ASSERT_EQ(stamped.size(), 1u);
+    EXPECT_LT(stamped[0].ms, ahead.now() - 1'800'000);
 }
 
 TEST_F(BrokerTest, RetentionEmptiesTheDoneStreamAndAgesTheJobsStreamOut) {
@@ -575,13 +626,19 @@ TEST_F(BrokerTest, RetentionEmptiesTheDoneStreamAndAgesTheJobsStreamOut) {
     EXPECT_EQ(run(b.trim("r", clock.now())).value(), 0u);
     EXPECT_EQ(redis().cmd_int({"XLEN", key("r", "done")}), 1);
     EXPECT_EQ(redis().cmd_int({"XLEN", key("r", "jobs")}), 2);
-    // Past retention (and the hour after it): the completed job goes with its
-    // `done` entry; the `jobs` entries leave the stream, the live job for `all`.
-    clock.advance(b.options().retention + std::chrono::hours{2});
+    // Past retention: the completed job goes with its `done` entry, and its `jobs`
+    // entry, all of whose jobs are gone, with them; the live job's stays.
+    clock.advance(b.options().retention + std::chrono::minutes{30});
     EXPECT_EQ(run(b.trim("r", clock.now())).value(), 1u);
     EXPECT_FALSE(redis().exists(key("r", "job:" + finished)));
     EXPECT_EQ(redis().cmd_int({"XLEN", key("r", "done")}), 0);
     EXPECT_EQ(redis().hget(key("r", "meta"), "done"), "0");
+    EXPECT_EQ(stream_ids("r", "jobs"), std::vector<std::string>{later});
+    EXPECT_EQ(redis().zcard(key("r", "all")), 0);
+    // An hour after that its entry leaves the stream too, and the job, still
+    // there, moves to `all`.
+    clock.advance(std::chrono::hours{1});
+    EXPECT_EQ(run(b.trim("r", clock.now())).value(), 0u);
     EXPECT_EQ(redis().cmd_int({"XLEN", key("r", "jobs")}), 0);
     EXPECT_EQ(redis().cmd_str({"ZSCORE", key("r", "all"), later}), "0");
     EXPECT_EQ(redis().zcard(key("r", "all")), 1);

@@ -50,12 +50,16 @@ end
 -- empty) go in one entry of the queue's `jobs` or `done` stream (fields: the ids,
 -- values ''), or, in the classic layout, in the `all` or `completed` sorted set with
 -- `score`. A stream entry is stamped `at` (ms) when that is later than the stream's
--- last entry, else with the next id after it.
+-- last entry and at most a minute past Redis's clock, else with Redis's next id (a
+-- host whose clock runs ahead would otherwise hold every later entry at its time).
 local function index(key, ids, score, at)
   local a = {}
   if compact then
     for i = 1, #ids do a[2 * i - 1] = ids[i]; a[2 * i] = '' end
-    if at and type(redis.pcall('XADD', key, at .. '-*', unpack(a))) == 'string' then return end
+    if at and tonumber(at) <= tonumber(redis.call('TIME')[1]) * 1000 + 60000 and
+        type(redis.pcall('XADD', key, at .. '-*', unpack(a))) == 'string' then
+      return
+    end
     redis.call('XADD', key, '*', unpack(a))
   else
     for i = 1, #ids do a[2 * i - 1] = score; a[2 * i] = ids[i] end
