@@ -2183,7 +2183,7 @@ asio::awaitable<result<std::size_t>> broker::trim(std::string queue, millis now)
     }
     // Completed jobs indexed in `done`: its entries are stamped with their completion
     // time, so those before the cutoff hold only jobs past retention.
-    auto done = co_await purge_done(queue, "(" + std::to_string(cutoff) + "-0", "");
+    auto done = co_await purge_done(queue, job_index::before(cutoff), "");
     if (!done) co_return done.error();
     total += *done;
     // `jobs` entries an hour older than retention leave the stream (their live jobs
@@ -2369,31 +2369,41 @@ asio::awaitable<result<std::size_t>> broker::purge_completed(std::string queue, 
         if (!ids) co_return ids.error();
         auto all = string_list(*ids);
         for (std::size_t from = 0; from < all.size(); from += 200) {
-            std::vector<std::string> keys_v{k.completed(p), k.all(p), k.done(p), k.meta(p)};
-            std::vector<std::string> args_v{tenant, "set", "0"};
-            for (auto& id : chunk_of(all, from, 200)) {
-                keys_v.push_back(k.job(p, id));
-                keys_v.push_back(k.progress(p, id));
-                keys_v.push_back(k.result(p, id));
-                keys_v.push_back(k.events(p, id));
-                args_v.push_back(std::move(id));
-            }
-            auto r =
-                co_await run_script(conn_, scripts::purge_completed(), std::move(keys_v), std::move(args_v));
-            if (!r) co_return r.error();
-            auto gone = string_list(*r);
-            if (gone.empty()) continue;
-            command unindex{"HDEL", k.ids()};
-            for (const auto& id : gone) unindex.arg(id);
-            auto u = co_await run_cmd(conn_, std::move(unindex));
-            if (!u) co_return u.error();
-            total += gone.size();
+            auto n = co_await delete_completed(p, tenant, true, {}, chunk_of(all, from, 200));
+            if (!n) co_return n.error();
+            total += *n;
         }
         auto done = co_await purge_done(p, "+", tenant);
         if (!done) co_return done.error();
         total += *done;
     }
     co_return total;
+}
+
+asio::awaitable<result<std::size_t>> broker::delete_completed(const std::string& queue, const std::string& tenant,
+                                                              bool from_set, std::vector<std::string> entries,
+                                                              std::vector<std::string> ids) {
+    const auto& k = impl_->k;
+    std::vector<std::string> keys_v{k.completed(queue), k.all(queue), k.done(queue), k.meta(queue)};
+    std::vector<std::string> args_v{tenant, from_set ? "set" : "stream", std::to_string(entries.size())};
+    for (auto& e : entries) args_v.push_back(std::move(e));
+    for (auto& id : ids) {
+        keys_v.push_back(k.job(queue, id));
+        keys_v.push_back(k.progress(queue, id));
+        keys_v.push_back(k.result(queue, id));
+        keys_v.push_back(k.events(queue, id));
+        args_v.push_back(std::move(id));
+    }
+    auto r = co_await run_script(conn_, scripts::purge_completed(), std::move(keys_v), std::move(args_v));
+    if (!r) co_return r.error();
+    auto gone = string_list(*r);
+    if (gone.empty()) co_return std::size_t{0};
+    // Untagged ids (an earlier version's) are resolved through `<p>:ids`: drop theirs.
+    command unindex{"HDEL", k.ids()};
+    for (const auto& id : gone) unindex.arg(id);
+    auto u = co_await run_cmd(conn_, std::move(unindex));
+    if (!u) co_return u.error();
+    co_return gone.size();
 }
 
 asio::awaitable<result<std::size_t>> broker::purge_done(const std::string& queue, std::string until,
@@ -2403,28 +2413,10 @@ asio::awaitable<result<std::size_t>> broker::purge_done(const std::string& queue
     // 200 jobs per script call; the last call of a read deletes its entries (unless
     // only one tenant's jobs went: the others' stay listed, and the entries go at retention).
     auto step = [&](job_index::batch b) -> asio::awaitable<result<void>> {
-        std::vector<std::string> keys_v{k.completed(queue), k.all(queue), k.done(queue), k.meta(queue)};
-        std::vector<std::string> args_v{tenant, "stream", "0"};
-        if (tenant.empty()) {
-            args_v[2] = std::to_string(b.entries.size());
-            for (auto& e : b.entries) args_v.push_back(std::move(e));
-        }
-        for (auto& id : b.ids) {
-            keys_v.push_back(k.job(queue, id));
-            keys_v.push_back(k.progress(queue, id));
-            keys_v.push_back(k.result(queue, id));
-            keys_v.push_back(k.events(queue, id));
-            args_v.push_back(std::move(id));
-        }
-        auto sr = co_await run_script(conn_, scripts::purge_completed(), std::move(keys_v), std::move(args_v));
-        if (!sr) co_return sr.error();
-        auto gone = string_list(*sr);
-        if (gone.empty()) co_return result<void>{};
-        command unindex{"HDEL", k.ids()};
-        for (const auto& id : gone) unindex.arg(id);
-        auto u = co_await run_cmd(conn_, std::move(unindex));
-        if (!u) co_return u.error();
-        total += gone.size();
+        if (!tenant.empty()) b.entries.clear();
+        auto n = co_await delete_completed(queue, tenant, false, std::move(b.entries), std::move(b.ids));
+        if (!n) co_return n.error();
+        total += *n;
         co_return result<void>{};
     };
     auto w = co_await job_index::walk(conn_, k.done(queue), std::move(until), 200, step);
@@ -2449,22 +2441,14 @@ asio::awaitable<result<std::size_t>> broker::age_jobs(const std::string& queue, 
         kept += static_cast<std::size_t>(int_of(*sr));
         co_return result<void>{};
     };
-    auto w = co_await job_index::walk(conn_, k.jobs(queue), "(" + std::to_string(std::max<millis>(0, horizon)) + "-0",
-                                      500, step);
+    auto w = co_await job_index::walk(conn_, k.jobs(queue), job_index::before(horizon), 500, step);
     if (!w) co_return w.error();
     co_return kept;
 }
 
 asio::awaitable<result<void>> broker::drop_gone_entries(const std::string& queue, millis until) {
     const auto& k = impl_->k;
-    constexpr std::size_t entries_per_read = 32;
-    const std::string end = "(" + std::to_string(std::max<millis>(0, until)) + "-0";
-    std::string from = "-";
-    for (int reads = 0; reads < 1000; ++reads) {
-        auto r = co_await run_cmd(conn_, command{"XRANGE", k.jobs(queue), from, end, "COUNT", entries_per_read});
-        if (!r) co_return r.error();
-        auto got = job_index::entries(*r);
-        if (got.empty()) break;
+    auto step = [&](std::vector<job_index::entry> got) -> asio::awaitable<result<void>> {
         std::vector<command> probes;
         for (const auto& e : got)
             for (const auto& id : e.ids) probes.push_back(command{"EXISTS", k.job(queue, id)});
@@ -2482,10 +2466,9 @@ asio::awaitable<result<void>> broker::drop_gone_entries(const std::string& queue
             auto d = co_await run_cmd(conn_, std::move(xdel));
             if (!d) co_return d.error();
         }
-        if (r->elements.size() < entries_per_read) break;
-        from = "(" + got.back().id;
-    }
-    co_return result<void>{};
+        co_return result<void>{};
+    };
+    co_return co_await job_index::read_oldest(conn_, k.jobs(queue), job_index::before(until), step, 1000);
 }
 
 asio::awaitable<result<std::vector<job_record>>> broker::find_jobs(std::string queue, std::string text,

@@ -356,6 +356,12 @@ public:
 
 private:
     struct submit_state;
+    // One `purge_completed` call: the completed ones of `ids` (of the tenant, if one
+    // is given; from the `completed` set, or from `done` entries) are deleted, then
+    // the `done` entries given. Returns how many jobs went.
+    asio::awaitable<result<std::size_t>> delete_completed(const std::string& queue, const std::string& tenant,
+                                                          bool from_set, std::vector<std::string> entries,
+                                                          std::vector<std::string> ids);
     // Completed jobs of `done` entries before `cutoff` (retention, or every one for
     // the dashboard's purge): deleted, then the entries. Returns how many jobs went.
     asio::awaitable<result<std::size_t>> purge_done(const std::string& queue, std::string until,

@@ -118,15 +118,29 @@ asio::awaitable<result<page>> newest(redis::connection& conn, std::string key, s
     co_return out;
 }
 
-asio::awaitable<result<void>> walk(redis::connection& conn, std::string key, std::string until, std::size_t chunk,
-                                   std::function<asio::awaitable<result<void>>(batch)> step) {
+std::string before(long long ms) { return "(" + std::to_string(std::max(0LL, ms)) + "-0"; }
+
+asio::awaitable<result<void>> read_oldest(redis::connection& conn, std::string key, std::string until,
+                                          std::function<asio::awaitable<result<void>>(std::vector<entry>)> step,
+                                          std::size_t max_reads) {
     constexpr std::size_t entries_per_read = 32;
     std::string from = "-";
-    for (;;) {
+    for (std::size_t reads = 0; reads < max_reads; ++reads) {
         auto r = co_await run_cmd(conn, redis::command{"XRANGE", key, from, until, "COUNT", entries_per_read});
         if (!r) co_return r.error();
         auto got = entries(*r);
         if (got.empty()) break;
+        from = "(" + got.back().id;
+        auto ok = co_await step(std::move(got));
+        if (!ok) co_return ok.error();
+        if (r->elements.size() < entries_per_read) break;
+    }
+    co_return result<void>{};
+}
+
+asio::awaitable<result<void>> walk(redis::connection& conn, std::string key, std::string until, std::size_t chunk,
+                                   std::function<asio::awaitable<result<void>>(batch)> step) {
+    auto per_read = [&](std::vector<entry> got) -> asio::awaitable<result<void>> {
         std::vector<std::string> ids;
         for (auto& e : got)
             for (auto& id : e.ids) ids.push_back(std::move(id));
@@ -140,10 +154,9 @@ asio::awaitable<result<void>> walk(redis::connection& conn, std::string key, std
             auto ok = co_await step(std::move(b));
             if (!ok) co_return ok.error();
         }
-        if (r->elements.size() < entries_per_read) break;
-        from = "(" + got.back().id;
-    }
-    co_return result<void>{};
+        co_return result<void>{};
+    };
+    co_return co_await read_oldest(conn, std::move(key), std::move(until), per_read);
 }
 
 }  // namespace spool::store::job_index

@@ -10,6 +10,7 @@
 
 #include <spool/result.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -56,6 +57,16 @@ struct page {
 // submit's entry holds up to 500 ids).
 asio::awaitable<result<page>> newest(redis::connection& conn, std::string key, std::optional<position> after,
                                      std::size_t want);
+
+// The XRANGE end that stops before every entry stamped at `ms` or later.
+std::string before(long long ms);
+
+// Reads the entries of stream `key` up to `until` (an XRANGE end), oldest first, 32
+// at a time (at most `max_reads` reads), handing each read to `step`. Stops at the
+// first error.
+asio::awaitable<result<void>> read_oldest(redis::connection& conn, std::string key, std::string until,
+                                          std::function<asio::awaitable<result<void>>(std::vector<entry>)> step,
+                                          std::size_t max_reads = SIZE_MAX);
 
 // One step of a walk over a stream's oldest entries: up to a chunk of their ids
 // and, with the last chunk of each read, the ids of the entries read (whose jobs
