@@ -1858,7 +1858,8 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
                                       k.meta(queue),   k.unique(queue), k.cancels(queue)};
         std::vector<std::string> args{std::to_string(now), k.updates_channel(), std::to_string(opts_.max_events),
                                       shown(queue), std::to_string(opts_.inline_result_bytes)};
-        keys.reserve(keys.size() + 2 * (end - start));
+        keys.reserve(keys.size() + (end - start));
+        std::vector<std::string> apart;  // result keys, after the job keys (the script's contract)
         args.reserve(args.size() + 1 + 10 * (end - start));
         args.emplace_back();  // the batch's job_updates message (the script's ARGV[6])
         std::string message = "[";
@@ -1866,7 +1867,6 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
         for (std::size_t i = start; i < end; ++i) {
             auto& c = done[i];
             keys.push_back(k.job(queue, c.id));
-            keys.push_back(k.result(queue, c.id));
             // The history entry and the event are built here, where the times are
             // numbers already (the script only stores them). Queue names and ids
             // need no JSON escaping (their characters are restricted).
@@ -1878,6 +1878,7 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
             args.push_back(c.id);
             args.push_back(std::to_string(c.token));
             args.push_back(codec::encode_result(c.result, opts_.compress_threshold));
+            if (args.back().size() > opts_.inline_result_bytes) apart.push_back(k.result(queue, c.id));
             args.push_back(std::to_string(std::max<long long>(1, c.ttl.count())));
             args.push_back(std::to_string(size));
             args.push_back(std::move(c.unique_key));
@@ -1894,6 +1895,7 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
         }
         message += ']';
         args[5] = std::move(message);
+        for (auto& key : apart) keys.push_back(std::move(key));
         auto r = co_await run_script_after(conn_, {}, scripts::complete(opts_.compact_records), std::move(keys), std::move(args),
                                            replication_for(opts_, queue));
         if (!r) co_return r.error();

@@ -663,6 +663,44 @@ TEST_F(BrokerTest, LargeResultIsStoredCompressed) {
     EXPECT_EQ(get(id).result_size_bytes, big.size());
 }
 
+// Only results stored apart have a key in the complete call (after the job keys, in
+// job order); a fenced-out job's key is still counted, so the next one's result goes
+// to its own key.
+TEST_F(BrokerTest, ABatchMixesInlineResultsAndResultsStoredApart) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 4; ++i) ids.push_back(submit_to("q"));
+    auto jobs = claim("q", 4).jobs;
+    ASSERT_EQ(jobs.size(), 4u);
+    // Letters a compressor cannot shrink below the 1 KiB inline limit.
+    const auto noise = [](unsigned seed) {
+        std::string s = "\"";
+        for (int i = 0; i < 4000; ++i) {
+            seed = seed * 1103515245u + 12345u;
+            s += "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(seed >> 16) % 62];
+        }
+        return s + "\"";
+    };
+    const std::string big1 = noise(1), big2 = noise(2);
+    std::vector<completion> done{done_for(jobs[0], "\"small\"", std::chrono::seconds{60}),
+                                 done_for(jobs[1], big1, std::chrono::seconds{60}),
+                                 done_for(jobs[2], big2, std::chrono::seconds{60}),
+                                 done_for(jobs[3], "7", std::chrono::seconds{60})};
+    done[1].token += 1000;  // a newer attempt owns it: fenced out
+    auto r = run(broker_->complete("q", done, now())).value();
+    ASSERT_EQ(r.size(), 4u);
+    EXPECT_TRUE(r[0].has_value());
+    EXPECT_EQ(r[1].error(), errc::lease_lost);
+    EXPECT_TRUE(r[2].has_value());
+    EXPECT_TRUE(r[3].has_value());
+    EXPECT_FALSE(redis().exists(key("q", "result:" + jobs[1].id)));
+    EXPECT_GT(redis().cmd_int({"STRLEN", key("q", "result:" + jobs[2].id)}), 1024);
+    EXPECT_EQ(run(broker_->get_result(jobs[2].id)).value().data, big2);
+    EXPECT_EQ(run(broker_->get_result(jobs[0].id)).value().data, "\"small\"");
+    EXPECT_EQ(run(broker_->get_result(jobs[3].id)).value().data, "7");
+    EXPECT_FALSE(redis().exists(key("q", "result:" + jobs[0].id)));
+    EXPECT_EQ(get(jobs[1].id).status, job_status::in_progress);
+}
+
 TEST_F(BrokerTest, ResultNotReadyThenExpired) {
     auto id = submit_to("q");
     EXPECT_EQ(run(broker_->get_result(id)).error(), errc::result_not_ready);

@@ -633,7 +633,8 @@ const redis::script& complete(bool compact) {
 -- times) and passes the history length it holds: while a worker holds a job's
 -- lease no one else changes the job's status.
 -- KEYS[1] active  KEYS[2] leases  KEYS[3] done (completed, classic)  KEYS[4] meta  KEYS[5] unique  KEYS[6] cancels
---   per job i: KEYS[7+2i] job  KEYS[8+2i] result
+--   per job i: KEYS[7+i] job; then the result keys of the jobs whose stored result is over the
+--   inline limit, in job order (only those: a result key is a KEYS entry to parse and copy)
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] inline limit (bytes)
 -- ARGV[6] the batch's job_updates message, built by the caller: a JSON array of one
 --   job_completed event per job, in order, joined by ','; published as it is when
@@ -651,7 +652,8 @@ local inline = tonumber(ARGV[5])
 local parents = has_kids(KEYS[4])
 local out = {}
 local ids = {}
-local n = (#KEYS - 6) / 2
+local n = (#ARGV - 6) / 10
+local apart = 6 + n  -- the last result key used
 local check_cancels = redis.call('SCARD', KEYS[6]) > 0
 local want = {}
 for i = 0, n - 1 do want[i + 1] = ARGV[7 + 10 * i] end
@@ -661,6 +663,8 @@ for i = 0, n - 1 do
   local a = 7 + 10 * i
   local id = ARGV[a]
   local len = tonumber(ARGV[a + 8])
+  -- This job's result key, when it has one (fenced out or not).
+  if #ARGV[a + 2] > inline then apart = apart + 1 end
   if held[i + 1] ~= ARGV[a + 1] then
     out[#out + 1] = 0
   else
@@ -670,10 +674,10 @@ for i = 0, n - 1 do
     local sized = compact and #stored <= inline and tonumber(ARGV[a + 4]) == #stored
     if sized and #stored <= 64 and ttl == default_ttl then
       if start ~= '' then
-        redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'result', stored, 'st', '',
+        redis.call('HSET', KEYS[7 + i], 'status', 'completed', 'result', stored, 'st', '',
           'h' .. istr(tonumber(hn) - 1), start, 'hn', hn, 'h' .. hn, ARGV[a + 7])
       else
-        redis.call('HSET', KEYS[7 + 2 * i], 'status', 'completed', 'result', stored, 'hn', hn, 'h' .. hn,
+        redis.call('HSET', KEYS[7 + i], 'status', 'completed', 'result', stored, 'hn', hn, 'h' .. hn,
           ARGV[a + 7])
       end
     else
@@ -688,9 +692,9 @@ for i = 0, n - 1 do
       if #stored <= inline then
         put_long(f, 'result', stored)
       else
-        redis.call('SET', KEYS[8 + 2 * i], stored, 'EX', ttl)
+        redis.call('SET', KEYS[apart], stored, 'EX', ttl)
       end
-      redis.call('HSET', KEYS[7 + 2 * i], unpack(f))
+      redis.call('HSET', KEYS[7 + i], unpack(f))
     end
     local uk = ARGV[a + 5]
     if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
