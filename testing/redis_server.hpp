@@ -58,6 +58,12 @@ public:
     long long cmd_int(const std::vector<std::string>& args);
     void flushall();
     long long zcard(const std::string& key) { return cmd_int({"ZCARD", key}); }
+    // Jobs leased in a queue's `active` set / `leases` hash: not the one entry each
+    // holds to stay unpacked (docs/keys.md, "Leases").
+    long long leased(const std::string& active_key) { return cmd_int({"ZCOUNT", active_key, "-inf", "(+inf"}); }
+    long long lease_count(const std::string& leases_key) {
+        return cmd_int({"HLEN", leases_key}) - cmd_int({"HEXISTS", leases_key, std::string(65, '~')});
+    }
     std::string hget(const std::string& key, const std::string& field) { return cmd_str({"HGET", key, field}); }
     bool exists(const std::string& key) { return cmd_int({"EXISTS", key}) == 1; }
     // INFO field, e.g. info("used_cpu_sys").

@@ -67,7 +67,7 @@ TEST_F(MaintenanceTest, LoopsPromoteDueJobsAndReclaimExpiredLeases) {
     EXPECT_TRUE(run_until([&] { return redis().hget("spool:{q:q}:job:" + later, "status") == "queued"; }));
     EXPECT_TRUE(run_until([&] {
         return redis().hget("spool:{q:q}:job:" + orphan, "status") == "queued" &&
-               redis().zcard("spool:{q:q}:active") == 0;
+               redis().leased("spool:{q:q}:active") == 0;
     }));
     EXPECT_EQ(redis().zcard("spool:{q:q}:queued"), 2);
     group.cancel();

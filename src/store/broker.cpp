@@ -1374,7 +1374,8 @@ asio::awaitable<result<std::vector<queue_info>>> broker::queues() {
         cmds.push_back(command{"HGETALL", k.meta(q)});
         cmds.push_back(command{"ZCARD", k.queued(q)});
         cmds.push_back(command{"ZCARD", k.scheduled(q)});
-        cmds.push_back(command{"ZCARD", k.active(q)});
+        // Not `active`'s +inf entry, which is no job (docs/keys.md, "Leases").
+        cmds.push_back(command{"ZCOUNT", k.active(q), "-inf", "(+inf"});
         cmds.push_back(command{"ZCARD", k.completed(q)});
         cmds.push_back(command{"ZCARD", k.failed(q)});
         cmds.push_back(command{"ZCARD", k.cancelled(q)});

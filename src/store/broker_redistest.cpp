@@ -335,7 +335,7 @@ TEST_F(BrokerTest, ClaimTakesABatchAndStartsEveryJob) {
         EXPECT_EQ(rec.started_at, now());
     }
     EXPECT_EQ(tokens.size(), 4u);
-    EXPECT_EQ(redis().zcard(key("q", "active")), 4);
+    EXPECT_EQ(redis().leased(key("q", "active")), 4);
     EXPECT_EQ(redis().zcard(key("q", "queued")), 6);
 }
 
@@ -351,8 +351,8 @@ TEST_F(BrokerTest, CompleteStoresTheResultAndLeavesActive) {
     EXPECT_EQ(rec.result_size_bytes, 11u);
     EXPECT_EQ(rec.progress, 100);
     EXPECT_EQ(run(broker_->get_result(id)).value().data, R"({"ok":true})");
-    EXPECT_EQ(redis().zcard(key("q", "active")), 0);
-    EXPECT_EQ(redis().cmd_int({"HLEN", key("q", "leases")}), 0);
+    EXPECT_EQ(redis().leased(key("q", "active")), 0);
+    EXPECT_EQ(redis().lease_count(key("q", "leases")), 0);
     // Small results live in the record, expiring ttl after completion; no key of their own.
     EXPECT_EQ(redis().hget(key("q", "job:" + id), "result"), R"({"ok":true})");
     EXPECT_FALSE(redis().exists(key("q", "result:" + id)));
@@ -945,7 +945,7 @@ TEST_F(BrokerTest, CancelRunningFlagsAndSignalsTheWorker) {
     std::vector<failure> f{{id, job.token, "cancelled", true, {}}};
     run(broker_->fail("q", f, now())).value();
     EXPECT_EQ(get(id).status, job_status::cancelled);
-    EXPECT_EQ(redis().zcard(key("q", "active")), 0);
+    EXPECT_EQ(redis().leased(key("q", "active")), 0);
     EXPECT_EQ(redis().zcard(key("q", "cancelled")), 1);
 }
 
@@ -1081,6 +1081,42 @@ TEST_F(BrokerTest, ListFiltersByStatusAndTenant) {
     EXPECT_EQ(page.jobs[0].tenant, "t2");
 }
 
+// `active` and `leases` keep one entry that is no job, so Redis never packs them as
+// listpacks (docs/keys.md, "Leases"); counts, listings and the reaper see jobs only.
+TEST_F(BrokerTest, LeaseSetsStayUnpackedAndShowJobsOnly) {
+    for (int i = 0; i < 3; ++i) submit_to("q");
+    auto jobs = claim("q", 3).jobs;
+    ASSERT_EQ(jobs.size(), 3u);
+    EXPECT_EQ(redis().cmd_str({"OBJECT", "ENCODING", key("q", "active")}), "skiplist");
+    EXPECT_EQ(redis().cmd_str({"OBJECT", "ENCODING", key("q", "leases")}), "hashtable");
+    EXPECT_EQ(redis().zcard(key("q", "active")), 4);
+    EXPECT_EQ(redis().leased(key("q", "active")), 3);
+    EXPECT_EQ(redis().lease_count(key("q", "leases")), 3);
+    EXPECT_EQ(run(broker_->queues()).value().at(0).active, 3);
+    // Paging through the running jobs one at a time finds each once.
+    list_query running;
+    running.status = job_status::in_progress;
+    running.limit = 1;
+    std::set<std::string> seen;
+    for (int page = 0; page < 10; ++page) {
+        auto p = run(broker_->list(running)).value();
+        for (const auto& j : p.jobs) EXPECT_TRUE(seen.insert(j.id).second) << j.id;
+        if (p.next_cursor.empty()) break;
+        running.cursor = p.next_cursor;
+    }
+    EXPECT_EQ(seen.size(), 3u);
+    std::vector<completion> done;
+    for (const auto& j : jobs) done.push_back(done_for(j, "1", std::chrono::seconds{60}));
+    for (const auto& r : run(broker_->complete("q", done, now())).value()) EXPECT_TRUE(r.has_value());
+    EXPECT_EQ(redis().leased(key("q", "active")), 0);
+    EXPECT_EQ(redis().lease_count(key("q", "leases")), 0);
+    EXPECT_EQ(run(broker_->queues()).value().at(0).active, 0);
+    // Its +inf deadline is never due.
+    clock_.advance(std::chrono::hours{24 * 365 * 100});
+    EXPECT_EQ(run(broker_->reclaim_expired("q", now())).value(), 0u);
+    EXPECT_EQ(run(broker_->list(running)).value().jobs.size(), 0u);
+}
+
 TEST_F(BrokerTest, TrimDeletesRecordsPastRetention) {
     auto id = submit_to("q");
     auto job = claim("q").jobs.at(0);
@@ -1128,7 +1164,7 @@ TEST_F(BrokerTest, ClaimReportsTheHeadLeftBehindAndCandidatesAreTakenInOneStep) 
     EXPECT_TRUE(took.next.empty());
     EXPECT_EQ(get(a).status, job_status::in_progress);
     EXPECT_EQ(redis().zcard(key("q", "queued")), 0);
-    EXPECT_EQ(redis().zcard(key("q", "active")), 3);
+    EXPECT_EQ(redis().leased(key("q", "active")), 3);
     // The taken jobs complete like any other (their tokens fence them).
     std::vector<completion> done{done_for(took.jobs[0], "1", std::chrono::seconds{60})};
     EXPECT_TRUE(run(broker_->complete("q", done, now())).value().front().has_value());
@@ -1386,8 +1422,8 @@ TEST_F(BrokerTest, ATakeOfAJobWhoseRecordIsGoneLeavesNothingBehind) {
     ASSERT_EQ(took.jobs.size(), 1u);
     EXPECT_EQ(took.jobs[0].id, b);
     EXPECT_EQ(redis().cmd_int({"EXISTS", key("q", "job:" + a)}), 0);
-    EXPECT_EQ(redis().zcard(key("q", "active")), 1);
-    EXPECT_EQ(redis().cmd_int({"HLEN", key("q", "leases")}), 1);
+    EXPECT_EQ(redis().leased(key("q", "active")), 1);
+    EXPECT_EQ(redis().lease_count(key("q", "leases")), 1);
 }
 
 TEST_F(BrokerTest, WaitForWorkPeeksTheHeadInTheSameRoundTrip) {
@@ -1433,7 +1469,7 @@ TEST_F(BrokerTest, WaitAndTakeStartsTheJobThatWakesItInTheSameRoundTrip) {
     EXPECT_EQ(j.lease_until, later + req.lease.count());
     EXPECT_EQ(get(a).status, job_status::in_progress);
     EXPECT_EQ(get(a).started_at, later);
-    EXPECT_EQ(redis().zcard(key("q", "active")), 1);
+    EXPECT_EQ(redis().leased(key("q", "active")), 1);
     EXPECT_EQ(redis().zcard(key("q", "queued")), 0);
     // Its token fences it as any claim's does.
     auto done = run(broker_->complete("q", {done_for(j, "1", std::chrono::seconds{60})}, now())).value();

@@ -198,7 +198,7 @@ TEST_F(WorkerTest, CancelReachesARunningHandler) {
     ASSERT_TRUE(wait_until([&] { return get(id).progress == 10; }));
     EXPECT_EQ(run_coro(ctx_, broker_->cancel(id, now_millis())).value(), job_status::in_progress);
     ASSERT_TRUE(wait_until([&] { return status_is(id, job_status::cancelled); }));
-    EXPECT_EQ(redis().zcard("spool:{q:slow}:active"), 0);
+    EXPECT_EQ(redis().leased("spool:{q:slow}:active"), 0);
 }
 
 TEST_F(WorkerTest, TimeoutCancelsTheHandlerAndCountsAFailedAttempt) {
@@ -224,7 +224,7 @@ TEST_F(WorkerTest, GracefulStopHandsUnfinishedJobsBack) {
     auto rec = get(id);
     EXPECT_EQ(rec.status, job_status::queued);
     EXPECT_EQ(rec.attempts, 0);
-    EXPECT_EQ(redis().zcard("spool:{q:long}:active"), 0);
+    EXPECT_EQ(redis().leased("spool:{q:long}:active"), 0);
     EXPECT_EQ(redis().zcard("spool:workers"), 0);
 }
 
@@ -326,8 +326,8 @@ TEST_F(WorkerTest, FourWorkersCompleteTwentyThousandJobsExactlyOnce) {
     for (const auto& s : submitted) EXPECT_EQ(runs[s.value().id], 1) << s.value().id;
     EXPECT_EQ(redis().zcard("spool:{q:bulk}:queued"), 0);
     EXPECT_EQ(redis().zcard("spool:{q:bulk}:scheduled"), 0);
-    EXPECT_EQ(redis().zcard("spool:{q:bulk}:active"), 0);
-    EXPECT_EQ(redis().cmd_int({"HLEN", "spool:{q:bulk}:leases"}), 0);
+    EXPECT_EQ(redis().leased("spool:{q:bulk}:active"), 0);
+    EXPECT_EQ(redis().lease_count("spool:{q:bulk}:leases"), 0);
     EXPECT_EQ(redis().zcard("spool:{q:bulk}:failed"), 0);
     EXPECT_EQ(redis().cmd_int({"HGET", "spool:{q:bulk}:meta", "completed"}), jobs);
 }

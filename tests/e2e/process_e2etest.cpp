@@ -92,7 +92,7 @@ TEST_F(ProcessTest, KillNineMidJobLetsAnotherWorkerFinishIt) {
     auto rec = get(id);
     EXPECT_EQ(rec.attempts, 2);
     EXPECT_NE(rec.worker_id, first);
-    EXPECT_EQ(redis().zcard("spool:{q:sim}:active"), 0);
+    EXPECT_EQ(redis().leased("spool:{q:sim}:active"), 0);
 }
 
 TEST_F(ProcessTest, SigtermHandsRunningJobsBackAndExitsZero) {
@@ -104,7 +104,7 @@ TEST_F(ProcessTest, SigtermHandsRunningJobsBackAndExitsZero) {
     auto rec = get(id);
     EXPECT_EQ(rec.status, job_status::queued);
     EXPECT_EQ(rec.attempts, 0);
-    EXPECT_EQ(redis().zcard("spool:{q:sim}:active"), 0);
+    EXPECT_EQ(redis().leased("spool:{q:sim}:active"), 0);
 }
 
 TEST_F(ProcessTest, ServeWithEmbeddedRedisRunsAJobOverHttp) {
@@ -165,7 +165,7 @@ TEST_F(ProcessTest, ThreeWorkersKilledAtRandomStillCompleteEveryJobExactlyOnce) 
     ASSERT_TRUE(wait_until([&] { return redis().cmd_int({"HGET", "spool:{q:bulk}:meta", "done"}) == jobs; }, 90s));
     EXPECT_EQ(redis().cmd_int({"HGET", "spool:{q:bulk}:meta", "completed"}), jobs);  // one completion each
     EXPECT_EQ(redis().zcard("spool:{q:bulk}:queued"), 0);
-    EXPECT_EQ(redis().zcard("spool:{q:bulk}:active"), 0);
+    EXPECT_EQ(redis().leased("spool:{q:bulk}:active"), 0);
     EXPECT_EQ(redis().zcard("spool:{q:bulk}:failed"), 0);
     for (int i = 0; i < jobs; i += 499) {
         auto id = submitted[i].value().id;
@@ -258,6 +258,6 @@ TEST_F(ProcessTest, WorkerKilledWithACompletionBatchInFlightLosesNothingAndFinis
     ASSERT_TRUE(wait_until([&] { return completed() == jobs; }, 60s)) << completed();
     EXPECT_EQ(redis().cmd_int({"HGET", "spool:{q:bulk}:meta", "completed"}), jobs);  // one completion each
     EXPECT_EQ(redis().zcard("spool:{q:bulk}:queued"), 0);
-    EXPECT_EQ(redis().zcard("spool:{q:bulk}:active"), 0);
+    EXPECT_EQ(redis().leased("spool:{q:bulk}:active"), 0);
     EXPECT_EQ(redis().zcard("spool:{q:bulk}:failed"), 0);
 }

@@ -1555,5 +1555,5 @@ TEST_F(ServeE2E, SigtermEndsStreamsAndExitsZero) {
     EXPECT_LT(ms_since(t0), 15000);
     // The running job was handed back, not lost.
     EXPECT_EQ(redis().hget("spool:{q:simulation}:job:" + id, "status"), "queued");
-    EXPECT_EQ(redis().zcard("spool:{q:simulation}:active"), 0);
+    EXPECT_EQ(redis().leased("spool:{q:simulation}:active"), 0);
 }
