@@ -1861,7 +1861,7 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
                                       shown(queue), std::to_string(opts_.inline_result_bytes)};
         keys.reserve(keys.size() + (end - start));
         std::vector<std::string> apart;  // result keys, after the job keys (the script's contract)
-        args.reserve(args.size() + 1 + 10 * (end - start));
+        args.reserve(args.size() + 1 + 9 * (end - start));
         args.emplace_back();  // the batch's job_updates message (the script's ARGV[6])
         std::string message = "[";
         const std::string ts = std::to_string(now);
@@ -1875,23 +1875,25 @@ asio::awaitable<result<std::vector<result<void>>>> broker::complete(std::string 
             const millis created = c.created_at ? c.created_at : started;
             std::string timing = fmt::format(R"("ts":{},"duration_ms":{},"wait_ms":{})", ts,
                                              std::max<millis>(0, now - started), std::max<millis>(0, started - created));
-            std::size_t size = c.result.size();
             args.push_back(c.id);
             args.push_back(std::to_string(c.token));
             args.push_back(codec::encode_result(c.result, opts_.compress_threshold));
-            if (args.back().size() > opts_.inline_result_bytes) apart.push_back(k.result(queue, c.id));
-            args.push_back(std::to_string(std::max<long long>(1, c.ttl.count())));
-            args.push_back(std::to_string(size));
+            const std::string& stored = args.back();
+            if (stored.size() > opts_.inline_result_bytes) apart.push_back(k.result(queue, c.id));
+            // The size only when the stored form is not the result itself (compressed).
+            std::string size = stored == c.result ? std::string{} : std::to_string(c.result.size());
+            const auto ttl = std::max<long long>(1, c.ttl.count());
+            args.push_back(ttl == default_result_ttl.count() ? std::string{} : std::to_string(ttl));
+            args.push_back(std::move(size));
             args.push_back(std::move(c.unique_key));
             args.push_back(std::to_string(c.history + 1));
             args.push_back(codec::completed_entry(now, std::max<millis>(0, now - started),
                                                   std::max<millis>(0, started - created), opts_.compact_records));
-            const std::size_t before = message.size();
             if (i > start) message += ',';
+            // The script finds a job's event by this head when it cuts out fenced-out ones.
             fmt::format_to(std::back_inserter(message),
                            R"({{"type":"job_completed","job_id":"{}","queue":"{}","status":"completed",{}}})", c.id,
                            shown(queue), timing);
-            args.push_back(std::to_string(message.size() - before - (i > start ? 1 : 0)));
             args.push_back(std::move(c.pending_start));
         }
         message += ']';

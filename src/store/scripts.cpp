@@ -642,10 +642,12 @@ const redis::script& complete(bool compact) {
 --   inline limit, in job order (only those: a result key is a KEYS entry to parse and copy)
 -- ARGV[1] now  ARGV[2] channel  ARGV[3] progress cap  ARGV[4] queue  ARGV[5] inline limit (bytes)
 -- ARGV[6] the batch's job_updates message, built by the caller: a JSON array of one
---   job_completed event per job, in order, joined by ','; published as it is when
---   every job completes, else cut into the completed jobs' events
---   per job from ARGV[7+10i]: id, token, stored result, ttl seconds, result size (uncompressed bytes),
---   unique_key, history length after this entry, history entry JSON, its event's length in ARGV[6],
+--   job_completed event per job (`{"type":"job_completed","job_id":"<id>",…}`, no
+--   nested object), joined by ','; published as it is when every job completes, else
+--   the completed jobs' events are found in it by their ids
+--   per job from ARGV[7+9i]: id, token, stored result, ttl seconds ('' for the default,
+--   3600), result size in uncompressed bytes ('' when the result is stored as it is: its
+--   length), unique_key, history length after this entry, history entry JSON,
 --   the start entry of a pending start ('' when the record has its start);
 --   the start entry goes in just before the completion entry. A compact record gets no
 --   `attempts` here (readers take the attempt from the start entry) and no `result_size`
@@ -657,27 +659,26 @@ local inline = tonumber(ARGV[5])
 local parents = has_kids(KEYS[4])
 local out = {}
 local ids = {}
-local n = (#ARGV - 6) / 10
+local n = (#ARGV - 6) / 9
 local apart = 6 + n  -- the last result key used
 local check_cancels = redis.call('SCARD', KEYS[6]) > 0
 local want = {}
-for i = 0, n - 1 do want[i + 1] = ARGV[7 + 10 * i] end
+for i = 0, n - 1 do want[i + 1] = ARGV[7 + 9 * i] end
 local held = redis.call('HMGET', KEYS[2], unpack(want))
-local message, at, spans = ARGV[6], 2, {}
 for i = 0, n - 1 do
-  local a = 7 + 10 * i
+  local a = 7 + 9 * i
   local id = ARGV[a]
-  local len = tonumber(ARGV[a + 8])
   -- This job's result key, when it has one (fenced out or not).
   if #ARGV[a + 2] > inline then apart = apart + 1 end
   if held[i + 1] ~= ARGV[a + 1] then
     out[#out + 1] = 0
   else
-    local stored, hn, ttl, start = ARGV[a + 2], ARGV[a + 6], ARGV[a + 3], ARGV[a + 9]
+    local stored, hn, ttl, size, start = ARGV[a + 2], ARGV[a + 6], ARGV[a + 3], ARGV[a + 4], ARGV[a + 8]
     -- A compact record leaves out what readers derive: the size of an inline result
     -- stored as it is (its length), and the attempt number (its start entry's).
-    local sized = compact and #stored <= inline and tonumber(ARGV[a + 4]) == #stored
-    if sized and #stored <= 64 and ttl == default_ttl then
+    local sized = compact and #stored <= inline and size == ''
+    if size == '' then size = istr(#stored) end
+    if sized and #stored <= 64 and ttl == '' then
       if start ~= '' then
         redis.call('HSET', KEYS[7 + i], 'status', 'completed', 'result', stored, 'st', '',
           'h' .. istr(tonumber(hn) - 1), start, 'hn', hn, 'h' .. hn, ARGV[a + 7])
@@ -687,29 +688,26 @@ for i = 0, n - 1 do
       end
     else
       local f = {'status', 'completed', 'hn', hn, 'h' .. hn, ARGV[a + 7]}
-      if not sized then f[#f + 1] = 'result_size'; f[#f + 1] = ARGV[a + 4] end
+      if not sized then f[#f + 1] = 'result_size'; f[#f + 1] = size end
       if start ~= '' then
         f[#f + 1] = 'st'; f[#f + 1] = ''
         f[#f + 1] = 'h' .. istr(tonumber(hn) - 1); f[#f + 1] = start
       end
       if not compact then f[#f + 1] = 'completed_at'; f[#f + 1] = now end
-      if ttl ~= default_ttl then f[#f + 1] = 'ttl'; f[#f + 1] = ttl end
+      if ttl ~= '' then f[#f + 1] = 'ttl'; f[#f + 1] = ttl end
       if #stored <= inline then
         put_long(f, 'result', stored)
       else
-        redis.call('SET', KEYS[apart], stored, 'EX', ttl)
+        redis.call('SET', KEYS[apart], stored, 'EX', ttl ~= '' and ttl or default_ttl)
       end
       redis.call('HSET', KEYS[7 + i], unpack(f))
     end
     local uk = ARGV[a + 5]
     if uk ~= '' and redis.call('HGET', KEYS[5], uk) == id then redis.call('HDEL', KEYS[5], uk) end
-    spans[#spans + 1] = at
-    spans[#spans + 1] = at + len - 1
     if parents then release(KEYS[4], id, 'completed') end
     ids[#ids + 1] = id
     out[#out + 1] = 1
   end
-  at = at + len + 1
 end
 if #ids > 0 then
   redis.call('ZREM', KEYS[1], unpack(ids))
@@ -719,12 +717,15 @@ if #ids > 0 then
   redis.call('HINCRBY', KEYS[4], 'completed', #ids)
   -- Completed jobs in `done` (the queue's count of them; `completed` counts every completion).
   if compact then redis.call('HINCRBY', KEYS[4], 'done', #ids) end
-  -- `spans` holds each completed job's event span in the message.
   if #ids == n then
-    redis.call('PUBLISH', channel, message)
+    redis.call('PUBLISH', channel, ARGV[6])
   else
+    -- Some were fenced out: the completed jobs' events only.
     local parts = {}
-    for j = 1, #spans, 2 do parts[#parts + 1] = string.sub(message, spans[j], spans[j + 1]) end
+    for _, id in ipairs(ids) do
+      local from = string.find(ARGV[6], '{"type":"job_completed","job_id":"' .. id .. '"', 1, true)
+      if from then parts[#parts + 1] = string.sub(ARGV[6], from, string.find(ARGV[6], '}', from, true)) end
+    end
     redis.call('PUBLISH', channel, '[' .. table.concat(parts, ',') .. ']')
   end
 end
