@@ -23,6 +23,7 @@
 #include <cstdlib>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -68,11 +69,16 @@ public:
     void run(const std::string& queue, const std::vector<std::string>& ids, std::size_t after,
              const std::function<void()>& disrupt) {
         std::mutex mu;
+        std::condition_variable go;
+        bool held = true;  // jobs past the first `after` wait for the disruption
         std::unordered_map<std::string, int> runs;
         auto work = [&](job_context& job) -> std::string {
             std::this_thread::sleep_for(2ms);  // a job that takes a little while
-            std::lock_guard lock{mu};
+            std::unique_lock lock{mu};
             ++runs[job.id()];
+            // However slow this test's thread is to see `after` runs, most jobs are
+            // still to run when the disruption comes (the deadline only guards a hang).
+            if (runs.size() > after) go.wait_for(lock, 10s, [&] { return !held; });
             return job.payload();
         };
         worker_options wo;
@@ -91,6 +97,11 @@ public:
             },
             30s));
         const auto before = completed_count(queue);
+        {
+            std::lock_guard lock{mu};
+            held = false;
+        }
+        go.notify_all();
         disrupt();
         // The disruption came while most jobs were still to run.
         EXPECT_LT(before, static_cast<long long>(ids.size()) / 2);
