@@ -171,13 +171,13 @@ local function drop_unique(unique_key, job_key, id)
     redis.call('HDEL', unique_key, uk)
   end
 end
--- Claiming (claim and take). Leases `ids`: fresh fencing tokens from meta.fence,
--- deadline `now + lease_ms` in `active`. Returns the tokens, in order.
 -- `active` and `leases` also hold `unpacked`, a 65-byte name that is no job id
 -- (score +inf, value ''; docs/keys.md, "Leases"): an entry over 64 bytes keeps
 -- Redis from packing them as listpacks, in which every lease taken, checked or
 -- dropped scans the whole set (skiplist and hash table instead).
 local unpacked = string.rep('~', 65)
+-- Claiming (claim and take). Leases `ids`: fresh fencing tokens from meta.fence,
+-- deadline `now + lease_ms` in `active`. Returns the tokens, in order.
 local function lease_ids(ids, active_key, leases_key, meta_key, now, lease_ms)
   local last = redis.call('HINCRBY', meta_key, 'fence', #ids)
   local deadline = string.format('%d', tonumber(now) + tonumber(lease_ms))
